@@ -1,0 +1,257 @@
+"""The settings tree.
+
+Sources, highest first: explicit overrides (CLI flags), ``EDGE_AGENT_*`` environment variables
+(``__`` nests: ``EDGE_AGENT_UPSTREAM__URL``), the TOML file given with ``--config``, then defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_PORT = 8787
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir("edge-agent", appauthor=False)) / "agent.db"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = Field("127.0.0.1", description="Address to listen on. Loopback by default.")
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535, description="TCP port to listen on.")
+    public_url: AnyHttpUrl | None = Field(
+        None,
+        description="Base URL minted into engagement URLs; default http://<host>:<port>.",
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted request body (413 above).")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for the operator API (/status, /metrics, /admin/*); none = open."
+    )
+
+
+class AuthSettings(Section):
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Accepted SDK bearer tokens. Empty = any bearer (loopback listeners only).",
+    )
+    sections: list[str] = Field(
+        default_factory=list, description="Accepted `sec` values. Empty = any section."
+    )
+
+
+class StorageSettings(Section):
+    path: Path = Field(default_factory=default_db_path, description="SQLite database file.")
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL", description="SQLite synchronous mode for the write connection (FULL keeps every 200 durable)."
+    )
+    busy_timeout_ms: int = Field(5000, ge=0, description="How long a write waits on a locked database.")
+    group_commit_max: int = Field(256, ge=1, description="Most writes committed together in one transaction.")
+    checkpoint_interval_s: float = Field(
+        1.0, gt=0, description="How often a background thread checkpoints the WAL (off the commit path)."
+    )
+
+
+class BundleSettings(Section):
+    path: Path | None = Field(None, description="Bundle file to load at start (default: stored, else demo).")
+    watch: bool = Field(False, description="Reload `bundle.path` when the file changes.")
+    watch_interval_s: float = Field(5.0, gt=0, description="How often the watched bundle file is checked.")
+
+
+class SessionSettings(Section):
+    idle_timeout_s: float = Field(1800, gt=0, description="Idle time after which a new `ses` is issued.")
+    cold_start_window_s: float = Field(
+        5, ge=0, description="A call without `ses` reuses a session opened this recently from the same device."
+    )
+
+
+class DecisionSettings(Section):
+    max_campaigns: int = Field(1, ge=1, description="Most campaigns returned by one /visit or /event.")
+    timezone: str | None = Field(None, description="IANA time zone for `time.*` and per-day caps; default local.")
+
+
+class GeoSettings(Section):
+    country: str | None = Field(None, description="Reported in user details: the kiosk's country.")
+    country_iso: str | None = Field(None, description="ISO 3166-1 code of `geo.country`.")
+    region: str | None = Field(None, description="Region name.")
+    region_iso: str | None = Field(None, description="ISO 3166-2 code of the region.")
+    city: str | None = Field(None, description="City name.")
+    city_id: str | None = Field(None, description="City id.")
+
+
+class UpstreamSettings(Section):
+    url: AnyHttpUrl | None = Field(None, description="Central API base URL; none = offline forever.")
+    api_key: SecretStr | None = Field(None, description="Bearer for the upstream when no per-sec key matches.")
+    section_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Per-`sec` upstream bearer tokens."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Total timeout of one upstream call.")
+    connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout of one upstream call.")
+
+
+class SyncSettings(Section):
+    mode: Literal["replay", "batch", "auto"] = Field(
+        "auto", description="Push mode: replay original calls, batch endpoint, or try batch then replay."
+    )
+    push_interval_s: float = Field(5.0, gt=0, description="How often the outbox drain runs.")
+    pull_interval_s: float = Field(60.0, gt=0, description="How often bundle updates are pulled (±20 % jitter).")
+    backoff_base_s: float = Field(1.0, gt=0, description="First retry delay.")
+    backoff_max_s: float = Field(300.0, gt=0, description="Retry delay cap (full jitter applied after the cap).")
+    max_in_flight: int = Field(4, ge=1, description="Most concurrent upstream calls.")
+    max_rate: float = Field(50.0, gt=0, description="Most upstream calls per second.")
+    start_jitter_s: float = Field(10.0, ge=0, description="Random delay before the first drain after start.")
+    batch_max_items: int = Field(500, ge=1, le=500, description="Items per batch call.")
+    batch_max_bytes: int = Field(512 * 1024, ge=1024, description="Bytes per batch call.")
+
+
+class QueueSettings(Section):
+    max_rows: int = Field(1_000_000, ge=1, description="Outbox row bound.")
+    max_bytes: int = Field(1024**3, ge=1, description="Outbox size bound in bytes.")
+    max_age_days: float = Field(30, gt=0, description="Rows older than this are evicted, pending or not.")
+
+
+class RetentionSettings(Section):
+    delivered_days: float = Field(7, ge=0, description="Delivered outbox rows are pruned after this.")
+    history_days: float = Field(180, gt=0, description="Event history kept for segments and recommendations.")
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class Settings(BaseSettings):
+    """Everything edge-agent can be told. Every field is documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EDGE_AGENT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    agent_id: str | None = Field(
+        None, description="This agent's id towards the upstream; default: minted once and stored."
+    )
+    server: ServerSettings = Field(default_factory=ServerSettings, description="HTTP listener.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="SDK authentication.")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="SQLite storage.")
+    bundle: BundleSettings = Field(default_factory=BundleSettings, description="Rules and content.")
+    session: SessionSettings = Field(default_factory=SessionSettings, description="Session rotation.")
+    decision: DecisionSettings = Field(default_factory=DecisionSettings, description="Local decisioning.")
+    geo: GeoSettings = Field(default_factory=GeoSettings, description="The agent's configured location.")
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings, description="Central API.")
+    sync: SyncSettings = Field(default_factory=SyncSettings, description="Push and pull schedule.")
+    queue: QueueSettings = Field(default_factory=QueueSettings, description="Outbox bounds.")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings, description="Pruning.")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+
+    _toml_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _keys_required_off_loopback(self) -> Settings:
+        if not self.auth.api_keys and not is_loopback(self.server.host):
+            raise ValueError(
+                f"server.host {self.server.host!r} is not a loopback address: set auth.api_keys "
+                "before listening on the network"
+            )
+        return self
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url is not None:
+            return str(self.server.public_url).rstrip("/")
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _TOML_FILE.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _TomlFile:
+    """The TOML file for the settings being built; pydantic-settings sources are chosen per class."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+
+    def get(self) -> Path | None:
+        return self.path
+
+
+_TOML_FILE = _TomlFile()
+
+
+class ConfigError(Exception):
+    """Bad configuration: one line per bad field in ``lines``."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings from all sources; raise ConfigError with one line per problem."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError([f"config error: --config: no such file: {config_file}"])
+    _TOML_FILE.path = config_file
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_errors(exc)) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as ValueError from tomllib
+        raise ConfigError([f"config error: {config_file}: {exc}"]) from None
+    finally:
+        _TOML_FILE.path = None
+
+
+def format_validation_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"config error: {loc}: {msg}")
+    return lines
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON-able data with every secret masked."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["public_url_effective"] = settings.public_url
+    return data
