@@ -1,1 +1,1 @@
-"""agent/routes."""
+"""One module per endpoint family; each handler is named after its route."""

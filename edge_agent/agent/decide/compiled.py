@@ -1,0 +1,199 @@
+"""A bundle compiled once per version: predicates, indexes and content templates.
+
+Decisions read only this structure and the request's ``EvalContext``; nothing is interpreted from JSON
+on a request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from edge_agent.agent.decide.conditions import Predicate, compile_condition
+from edge_agent.agent.decide.content import ContentTemplate
+from edge_agent.storage.bundles import Bundle, Campaign, Strategy
+
+
+def _ts(value: str | None) -> float | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledVariation:
+    variation_id: str
+    weight: float
+    control: bool
+    contents: tuple[ContentTemplate, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledExperience:
+    experience_id: str
+    test_id: str | None
+    audience: Predicate
+    variations: tuple[CompiledVariation, ...]
+    by_id: dict[str, CompiledVariation]
+
+    def allocate(self, uid: str, assigned: str | None) -> CompiledVariation:
+        """Sticky, deterministic weighted allocation: a stored assignment wins while it still exists;
+        otherwise ``hash(uid, experienceId)`` picks a point on the cumulative weights."""
+        if assigned is not None and assigned in self.by_id:
+            return self.by_id[assigned]
+        total = sum(v.weight for v in self.variations)
+        point = allocation_point(uid, self.experience_id) * total
+        running = 0.0
+        for variation in self.variations:
+            running += variation.weight
+            if point < running and variation.weight > 0:
+                return variation
+        return next(v for v in reversed(self.variations) if v.weight > 0)
+
+
+def allocation_point(uid: str, experience_id: str) -> float:
+    """A uniform, stable number in [0, 1) for (uid, experience)."""
+    digest = hashlib.sha256(f"{uid}\x00{experience_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledTrigger:
+    type: str
+    events: frozenset[str]
+    condition: Predicate
+    delay_time: int
+
+
+@dataclass(slots=True, frozen=True)
+class CompiledCampaign:
+    campaign_id: str
+    order: int
+    priority: int
+    active: bool
+    start: float | None
+    end: float | None
+    selector: str | None
+    group: str | None
+    audience: Predicate
+    triggers: tuple[CompiledTrigger, ...]
+    experiences: tuple[CompiledExperience, ...]
+    source: Campaign
+
+    def in_window(self, now: float) -> bool:
+        if not self.active:
+            return False
+        if self.start is not None and now < self.start:
+            return False
+        return not (self.end is not None and now >= self.end)
+
+
+@dataclass(slots=True)
+class CompiledBundle:
+    version: str
+    bundle: Bundle
+    campaigns: tuple[CompiledCampaign, ...]
+    ranked: tuple[CompiledCampaign, ...]  # priority order, for /visit and /event
+    by_id: dict[str, CompiledCampaign]
+    by_selector: dict[str, tuple[CompiledCampaign, ...]]
+    by_group: dict[str, tuple[CompiledCampaign, ...]]
+    segments: dict[str, Predicate]
+    strategies: dict[str, Strategy]
+    strategy_numbers: dict[str, int]  # strId: 1-based position in the bundle's list
+    catalog: dict[str, dict[str, Any]]
+    history_days: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _ranked(campaigns: list[CompiledCampaign]) -> tuple[CompiledCampaign, ...]:
+    # Highest priority first, ties in bundle order (bundle.md §4).
+    return tuple(sorted(campaigns, key=lambda c: (-c.priority, c.order)))
+
+
+def _max_count_days(node: Any) -> float:
+    best = 0.0
+    if isinstance(node, dict):
+        count = node.get("count")
+        if isinstance(count, dict) and isinstance(count.get("withinDays"), int | float):
+            best = float(count["withinDays"])
+        for value in node.values():
+            best = max(best, _max_count_days(value))
+    elif isinstance(node, list):
+        for value in node:
+            best = max(best, _max_count_days(value))
+    return best
+
+
+def compile_bundle(bundle: Bundle) -> CompiledBundle:
+    campaigns: list[CompiledCampaign] = []
+    for order, c in enumerate(bundle.campaigns):
+        experiences = []
+        for e in c.experiences:
+            variations = tuple(
+                CompiledVariation(
+                    variation_id=v.variation_id,
+                    weight=v.weight,
+                    control=v.control,
+                    contents=() if v.control else tuple(ContentTemplate.build(ct) for ct in v.contents),
+                )
+                for v in e.variations
+            )
+            experiences.append(
+                CompiledExperience(
+                    experience_id=e.experience_id,
+                    test_id=e.test_id,
+                    audience=compile_condition(e.audience),
+                    variations=variations,
+                    by_id={v.variation_id: v for v in variations},
+                )
+            )
+        campaigns.append(
+            CompiledCampaign(
+                campaign_id=c.campaign_id,
+                order=order,
+                priority=c.priority,
+                active=c.status == "active",
+                start=_ts(c.start),
+                end=_ts(c.end),
+                selector=c.selector,
+                group=c.group,
+                audience=compile_condition(c.audience),
+                triggers=tuple(
+                    CompiledTrigger(
+                        type=t.type,
+                        events=frozenset(t.events),
+                        condition=compile_condition(t.condition),
+                        delay_time=t.delay_time,
+                    )
+                    for t in c.triggers
+                ),
+                experiences=tuple(experiences),
+                source=c,
+            )
+        )
+    by_selector: dict[str, list[CompiledCampaign]] = {}
+    by_group: dict[str, list[CompiledCampaign]] = {}
+    for c in campaigns:
+        if c.selector is not None:
+            by_selector.setdefault(c.selector, []).append(c)
+        if c.group is not None:
+            by_group.setdefault(c.group, []).append(c)
+    raw_conditions = [s.condition for s in bundle.segments] + [c.source.audience for c in campaigns]
+    raw_conditions += [t.condition for c in bundle.campaigns for t in c.triggers]
+    raw_conditions += [e.audience for c in bundle.campaigns for e in c.experiences]
+    return CompiledBundle(
+        version=bundle.version,
+        bundle=bundle,
+        campaigns=tuple(campaigns),
+        ranked=_ranked(campaigns),
+        by_id={c.campaign_id: c for c in campaigns},
+        by_selector={k: _ranked(v) for k, v in by_selector.items()},
+        by_group={k: _ranked(v) for k, v in by_group.items()},
+        segments={s.segment_id: compile_condition(s.condition) for s in bundle.segments},
+        strategies={s.strategy_id: s for s in bundle.strategies},
+        strategy_numbers={s.strategy_id: i + 1 for i, s in enumerate(bundle.strategies)},
+        catalog={i.product_id: i.model_dump(by_alias=True) for i in bundle.catalog},
+        history_days=max((_max_count_days(c) for c in raw_conditions), default=0.0),
+    )

@@ -1,0 +1,102 @@
+"""Middlewares: one error envelope, request metrics and bearer auth.
+
+Order (outermost first): errors → metrics → auth. Handlers raise ``EdgeAgentError``s; only
+``errors`` renders them, as ``{"ok": false, "status", "error", "errors": ["loc: msg"]}`` (agent-api §6).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from edge_agent.agent.keys import metrics_key, request_id_key, route_key, settings_key
+from edge_agent.agent.services import json_response
+from edge_agent.errors import EdgeAgentError, Forbidden, PayloadTooLarge, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+OPERATOR_PATHS = ("/status", "/metrics", "/admin/")
+OPEN_PATHS = ("/healthz", "/readyz")
+
+
+def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:
+    return {"ok": False, "status": status, "error": title, "errors": errors}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[request_id_key] = secrets.token_hex(6)
+    try:
+        return await handler(request)
+    except StorageUnavailable as exc:
+        log.warning("storage unavailable on %s %s: %s", request.method, request.path, exc)
+        response = json_response(error_body(exc.status, exc.title, exc.errors), status=exc.status)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except EdgeAgentError as exc:
+        return json_response(error_body(exc.status, exc.title, exc.errors), status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        err = PayloadTooLarge("body: too large")
+        return json_response(error_body(err.status, err.title, err.errors), status=err.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_response(error_body(exc.status, exc.reason, [exc.reason]), status=exc.status)
+    except Exception:
+        rid = request[request_id_key]
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.path, rid)
+        return json_response(
+            error_body(500, "Server error", [f"internal error; request id {rid}"]), status=500
+        )
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = request.get(route_key) or "unmatched"
+        metrics = request.app[metrics_key]
+        metrics.requests.labels(route=route, status=str(status)).inc()
+        metrics.latency.labels(route=route).observe(time.perf_counter() - started)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _matches(token: str | None, accepted: list[str]) -> bool:
+    return token is not None and any(hmac.compare_digest(token, key) for key in accepted)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    settings = request.app[settings_key]
+    path = request.path
+    if path.startswith(OPEN_PATHS) or path == "/":
+        return await handler(request)
+    if path.startswith(OPERATOR_PATHS):
+        admin = settings.server.admin_token
+        if admin is not None and not _matches(_bearer(request), [admin.get_secret_value()]):
+            raise Forbidden("Authorization: a valid admin bearer token is required")
+        return await handler(request)
+    keys = [k.get_secret_value() for k in settings.auth.api_keys]
+    if keys and not _matches(_bearer(request), keys):
+        raise Forbidden("Authorization: bearer token not accepted")
+    return await handler(request)

@@ -1,0 +1,108 @@
+"""Operator API (agent-api §7): health, readiness, status, metrics and a small page for a person."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from aiohttp import web
+
+from edge_agent import __version__
+from edge_agent.agent.keys import bundle_key, clock_key, db_key, metrics_key, settings_key, started_at_key
+from edge_agent.agent.services import json_response
+from edge_agent.storage.outbox import queue_summary
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    db = request.app[db_key]
+    loaded = request.app[bundle_key].current
+    problems = []
+    if not db.is_open:
+        problems.append("storage: not open")
+    if loaded is None:
+        problems.append("bundle: none loaded")
+    if problems:
+        return json_response(
+            {"ok": False, "status": 503, "error": "Not ready", "errors": problems}, status=503
+        )
+    return json_response({"ok": True, "bundle": loaded.version if loaded else None})
+
+
+async def collect_status(app: web.Application) -> dict[str, Any]:
+    settings = app[settings_key]
+    db = app[db_key]
+    now = app[clock_key].now()
+    queue = await db.read(lambda conn: queue_summary(conn, now))
+    loaded = app[bundle_key].current
+    status: dict[str, Any] = {
+        "version": __version__,
+        "uptimeSeconds": round(time.monotonic() - app[started_at_key], 3),
+        "bundle": loaded.describe(now) if loaded else None,
+        "queue": {
+            "pending": queue["pending"],
+            "oldestAgeSeconds": queue["oldestPendingAgeSeconds"],
+            "deadLetter": queue["dead"],
+            "delivered": queue["delivered"],
+            "bytes": queue["bytes"],
+        },
+        "sync": {
+            "state": "offline",
+            "upstream": None,
+            "note": "no upstream configured: running offline; everything is kept in the queue",
+        },
+        "storage": {"path": str(settings.storage.path), **db.file_sizes()},
+        "listen": {
+            "host": settings.server.host,
+            "port": settings.server.port,
+            "publicUrl": settings.public_url,
+        },
+        "auth": {"apiKeys": len(settings.auth.api_keys), "sections": settings.auth.sections},
+    }
+    metrics = app[metrics_key]
+    metrics.queue_pending.set(queue["pending"] or 0)
+    metrics.queue_oldest.set(queue["oldestPendingAgeSeconds"] or 0)
+    metrics.queue_dead.set(queue["dead"] or 0)
+    if loaded is not None:
+        metrics.bundle_age.set(max(0.0, now - loaded.loaded_at))
+    return status
+
+
+async def status(request: web.Request) -> web.Response:
+    return json_response(await collect_status(request.app))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    await collect_status(request.app)  # refreshes the gauges
+    return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
+
+
+def _row(label: str, value: object) -> str:
+    return f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(value))}</td></tr>"
+
+
+async def index(request: web.Request) -> web.Response:
+    st = await collect_status(request.app)
+    bundle = st["bundle"] or {}
+    rows = [
+        _row("Version", st["version"]),
+        _row("Sync", st["sync"]["state"]),
+        _row("Queue pending", st["queue"]["pending"]),
+        _row("Oldest pending (s)", st["queue"]["oldestAgeSeconds"] or 0),
+        _row("Dead letter", st["queue"]["deadLetter"]),
+        _row("Bundle", f"{bundle.get('version')} ({bundle.get('source')})"),
+        _row("Campaigns", bundle.get("campaigns")),
+        _row("Database", st["storage"]["path"]),
+    ]
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>edge-agent</title>"
+        "<meta http-equiv='refresh' content='10'>"
+        "<style>body{font:16px system-ui;margin:2em}th{text-align:left;padding-right:1em}</style></head>"
+        f"<body><h1>edge-agent</h1><table>{''.join(rows)}</table>"
+        "<p><a href='/status'>status JSON</a> · <a href='/metrics'>metrics</a></p></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")

@@ -1,0 +1,39 @@
+"""``POST /choose`` — content by ``selector``, ``campaignId`` or ``group``, several items per POST.
+
+Echo rules (sdk-wire-contract §5.3): a selector item's entry echoes ``selector``; a campaignId item's entry
+has no ``selector`` and carries the campaign in ``payload``; a group item yields one entry per eligible
+campaign; an item with nothing to show yields no entry.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge_agent.agent.decide.campaigns import Chooser
+from edge_agent.agent.routes.common import active_bundle, services
+from edge_agent.agent.services import json_response
+from edge_agent.agent.wire import ChooseRequest
+from edge_agent.storage.tracking import record_decisions
+
+
+async def choose(request: web.Request) -> web.Response:
+    svc = services(request)
+    raw, req = await svc.read(request, ChooseRequest)
+    loaded = active_bundle(request)
+    snap = await svc.track("choose", "/choose", raw, req, loaded=loaded, want_assignments=True)
+    ctx = svc.context(snap, req, loaded)
+    chooser = Chooser(
+        bundle=loaded.compiled,
+        ctx=ctx,
+        sec=req.sec,
+        base_url=svc.base_url,
+        assignments=snap.assignments,
+        products=svc.recommender,
+    )
+    result = chooser.choose(req.data)
+    if result.decisions:
+        uid, now = snap.identity.uid, ctx.now
+        await svc.db.write(
+            lambda conn: record_decisions(conn, result.decisions, result.new_assignments, uid, now)
+        )
+    return json_response({"user": svc.user_out(snap, req, ctx), "data": result.entries})

@@ -1,0 +1,25 @@
+"""``POST /strategy`` — recommendations: one Products object per requested strategy, in request order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from edge_agent.agent.decide.campaigns import decision_id_for
+from edge_agent.agent.routes.common import active_bundle, services
+from edge_agent.agent.services import json_response
+from edge_agent.agent.wire import StrategyRequest
+
+
+async def strategy(request: web.Request) -> web.Response:
+    svc = services(request)
+    raw, req = await svc.read(request, StrategyRequest)
+    loaded = active_bundle(request)
+    snap = await svc.track("strategy", "/strategy", raw, req, loaded=loaded)
+    ctx = svc.context(snap, req, loaded)
+    decision_id = decision_id_for(req.sec, snap.identity.uid, ctx.now)
+    data: list[dict[str, Any]] = [
+        svc.recommender.products_for_request(item, ctx, loaded.compiled, decision_id) for item in req.data
+    ]
+    return json_response({"user": svc.user_out(snap, req, ctx), "data": data})

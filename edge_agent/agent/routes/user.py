@@ -1,0 +1,21 @@
+"""``POST /user`` — get or store a user: resolve or create the profile, merge attributes, return UserInfo."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge_agent.agent.routes.common import active_bundle, services
+from edge_agent.agent.services import json_response
+from edge_agent.agent.wire import UserRequest
+
+
+async def user(request: web.Request) -> web.Response:
+    svc = services(request)
+    raw, req = await svc.read(request, UserRequest)
+    loaded = active_bundle(request)
+    snap = await svc.track("user", "/user", raw, req, loaded=loaded)
+    ctx = svc.context(snap, req, loaded)
+    out = {"uid": snap.identity.uid, "ses": snap.identity.ses, **svc.user_info(snap, ctx)}
+    if req.options.is_return_counter:
+        out["counters"] = snap.counters or {}
+    return json_response({"user": out})

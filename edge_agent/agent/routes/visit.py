@@ -1,0 +1,20 @@
+"""``POST /visit`` — store a visit (screen view); answer the campaigns its PAGELOAD triggers fire."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge_agent.agent.decide.campaigns import triggered
+from edge_agent.agent.routes.common import active_bundle, services
+from edge_agent.agent.services import json_response
+from edge_agent.agent.wire import VisitIn
+
+
+async def visit(request: web.Request) -> web.Response:
+    svc = services(request)
+    raw, req = await svc.read(request, VisitIn)
+    loaded = active_bundle(request)
+    snap = await svc.track("visit", "/visit", raw, req, loaded=loaded)
+    ctx = svc.context(snap, req, loaded)
+    campaigns = triggered(loaded.compiled, ctx, "PAGELOAD", limit=svc.settings.decision.max_campaigns)
+    return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})

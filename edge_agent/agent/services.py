@@ -1,0 +1,218 @@
+"""What every SDK route does around its own logic: read the body, resolve who is calling, build the
+evaluation context, and shape the response ``user``.
+
+Handlers stay thin: parse → ``track`` (one durable write) → decide (pure, on the loop) → respond.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, tzinfo
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from edge_agent.agent.bundles import BundleHolder, LoadedBundle
+from edge_agent.agent.decide.context import EvalContext, HistoryEntry
+from edge_agent.agent.decide.facts import device_info, traffic_source
+from edge_agent.agent.decide.recommend import Recommender
+from edge_agent.agent.wire import Envelope, parse_json, parse_request
+from edge_agent.clock import Clock
+from edge_agent.config.settings import Settings
+from edge_agent.errors import Forbidden, PayloadTooLarge
+from edge_agent.storage.database import Database
+from edge_agent.storage.profiles import IdentityRequest, SessionPolicy
+from edge_agent.storage.tracking import Kind, Snapshot, TrackRequest, track
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _local_tz(name: str | None) -> tzinfo | None:
+    return ZoneInfo(name) if name else None
+
+
+class Services:
+    """Per-app helpers shared by the SDK routes."""
+
+    def __init__(self, settings: Settings, db: Database, bundles: BundleHolder, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.bundles = bundles
+        self.clock = clock
+        self.policy = SessionPolicy(
+            idle_timeout_s=settings.session.idle_timeout_s,
+            cold_start_window_s=settings.session.cold_start_window_s,
+        )
+        self.tz = _local_tz(settings.decision.timezone)
+        self.base_url = settings.public_url
+        self.sections = frozenset(settings.auth.sections)
+        self.recommender = Recommender(self.base_url)
+
+    # -- input ---------------------------------------------------------------------------------------
+
+    async def read(self, request: web.Request, model: type[M]) -> tuple[dict[str, Any], M]:
+        limit = self.settings.server.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"body: larger than {limit} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PayloadTooLarge(f"body: larger than {limit} bytes") from None
+        raw = parse_json(body)
+        parsed = parse_request(model, raw)
+        self.check_section(getattr(parsed, "sec", None))
+        return raw, parsed
+
+    def check_section(self, sec: str | None) -> None:
+        if self.sections and sec not in self.sections:
+            raise Forbidden(f"sec: {sec!r} is not served by this agent")
+
+    # -- the durable step ----------------------------------------------------------------------------
+
+    async def track(
+        self,
+        kind: Kind,
+        path: str,
+        raw: dict[str, Any],
+        env: Envelope,
+        *,
+        loaded: LoadedBundle,
+        events: list[dict[str, Any]] | None = None,
+        want_assignments: bool = False,
+    ) -> Snapshot:
+        ctx = env.ctx.model_dump(by_alias=True, exclude_none=True)
+        req = TrackRequest(
+            kind=kind,
+            sec=env.sec,
+            identity=IdentityRequest(
+                uid=env.user.uid,
+                custom=env.user.custom,
+                ses=env.user.ses,
+                device_id=env.device.id.lower() if env.device.id else None,
+                attributes=env.user.attributes,
+                traffic_source=traffic_source(env.ctx.utm, env.ctx.referrer),
+            ),
+            path=path,
+            body=raw,
+            ctx=ctx,
+            events=events or [],
+            history_days=loaded.compiled.history_days,
+            want_counters=env.options.is_return_counter,
+            want_assignments=want_assignments,
+        )
+        now = self.clock.now()
+        return await self.db.write(lambda conn: track(conn, req, now, self.policy))
+
+    # -- decisions -----------------------------------------------------------------------------------
+
+    def context(self, snap: Snapshot, env: Envelope, loaded: LoadedBundle) -> EvalContext:
+        now = self.clock.now()
+        ident = snap.identity
+        device = device_info(env.device.ua)
+        ctx = EvalContext(
+            now=now,
+            local_time=datetime.fromtimestamp(now, self.tz).astimezone(self.tz),
+            user={
+                "uid": ident.uid,
+                "ses": ident.ses,
+                "custom": ident.custom,
+                "attributes": ident.attributes,
+                "isNew": ident.is_new,
+            },
+            ctx=env.ctx.model_dump(by_alias=True, exclude_none=True),
+            device={
+                **device,
+                "tracking": env.device.tracking,
+                "permission": env.device.permission,
+            },
+            traffic_source=ident.traffic_source,
+            session={
+                "pageviews": ident.session_pageviews,
+                "events": ident.session_events,
+                "ageSeconds": max(0.0, now - ident.session_started_at),
+            },
+            profile={
+                "visits": ident.visits,
+                "daysSinceFirstSeen": math.floor(max(0.0, now - ident.first_seen) / 86400),
+            },
+            cart={},
+            history=[HistoryEntry(h.type, h.at, h.event, h.ctx) for h in snap.history],
+        )
+        segments = SegmentCache(loaded, ctx)
+        ctx.segments = segments.member
+        return ctx
+
+    # -- output --------------------------------------------------------------------------------------
+
+    def user_out(self, snap: Snapshot, env: Envelope, ctx: EvalContext | None) -> dict[str, Any]:
+        ident = snap.identity
+        out: dict[str, Any] = {"uid": ident.uid, "ses": ident.ses}
+        if env.options.is_return_user_info and ctx is not None:
+            out.update(self.user_info(snap, ctx))
+        if env.options.is_return_counter:
+            out["counters"] = snap.counters or {}
+        return out
+
+    def user_info(self, snap: Snapshot, ctx: EvalContext) -> dict[str, Any]:
+        ident = snap.identity
+        loaded = self.bundles.current
+        segment_ids = (
+            []
+            if loaded is None
+            else [s for s in loaded.compiled.segments if ctx.segments and ctx.segments(s)]
+        )
+        geo = self.settings.geo
+        info: dict[str, Any] = {
+            "attributes": ident.attributes,
+            "segments": segment_ids,
+            "details": {
+                "slid": ident.ses,
+                "deviceInfo": {k: ctx.device.get(k) for k in ("brand", "type", "browser", "os")},
+                "trafficSource": ident.traffic_source or "Direct",
+                "geo": {
+                    "country": geo.country,
+                    "countryIso": geo.country_iso,
+                    "region": geo.region,
+                    "regionIso": geo.region_iso,
+                    "city": geo.city,
+                    "cityId": geo.city_id,
+                },
+                "isNew": ident.is_new,
+                "affinity": {},
+            },
+        }
+        if ident.custom is not None:
+            info["custom"] = ident.custom
+        return info
+
+
+class SegmentCache:
+    """Segment membership for one request, each segment evaluated at most once (and cycles are false)."""
+
+    def __init__(self, loaded: LoadedBundle, ctx: EvalContext) -> None:
+        self._predicates = loaded.compiled.segments
+        self._ctx = ctx
+        self._memo: dict[str, bool] = {}
+        self._active: set[str] = set()
+
+    def member(self, segment_id: str) -> bool:
+        known = self._memo.get(segment_id)
+        if known is not None:
+            return known
+        predicate = self._predicates.get(segment_id)
+        if predicate is None or segment_id in self._active:
+            return False
+        self._active.add(segment_id)
+        try:
+            result = bool(predicate(self._ctx))
+        finally:
+            self._active.discard(segment_id)
+        self._memo[segment_id] = result
+        return result

@@ -1,0 +1,294 @@
+"""The SQLite database: one writer thread with group commit, reads on a small thread pool.
+
+Writes are functions ``fn(conn) -> T`` queued to the writer thread. The thread takes every write that is
+waiting (up to ``group_commit_max``), runs each inside its own SAVEPOINT of one ``BEGIN IMMEDIATE``
+transaction and commits once, so concurrent requests share one fsync. A write that raises is rolled back
+alone; the others still commit. A future resolves only after COMMIT returned, which is what lets a route
+answer 200 only for data that is on disk.
+
+Nothing here runs SQLite on the event loop: ``write``/``read`` hop to threads and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge_agent.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteFn = Callable[[sqlite3.Connection], T]
+
+# SQLite messages that mean "the storage cannot take writes now" rather than "a bug".
+_UNAVAILABLE_MARKERS = (
+    "database or disk is full",
+    "database is locked",
+    "readonly database",
+    "disk i/o error",
+    "unable to open database",
+    "database is busy",
+    "no space left",
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+        text = str(exc).lower()
+        return any(marker in text for marker in _UNAVAILABLE_MARKERS)
+    return isinstance(exc, OSError)
+
+
+def connect(path: Path, *, busy_timeout_ms: int = 5000, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with explicit transaction control (we issue BEGIN/COMMIT ourselves)."""
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: WriteFn[Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+_STOP = object()
+
+
+class Database:
+    """Owns the SQLite file. ``open()`` migrates; ``close()`` drains pending writes first."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        group_commit_max: int = 256,
+        checkpoint_interval_s: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self.group_commit_max = group_commit_max
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-agent-read")
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._read_lock = threading.Lock()
+        self.commits = 0
+        self.grouped_writes = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the file, switch to WAL, run migrations, start the writer and checkpoint threads."""
+        from edge_agent.storage.migrations import migrate
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            # Checkpoints run on their own thread so a commit never pays for one.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            migrate(conn)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageUnavailable(f"cannot open {self.path}: {exc}") from exc
+        self._stopping.clear()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(conn,), name="edge-agent-writer", daemon=True
+        )
+        self._writer.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="edge-agent-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def close(self) -> None:
+        if self._writer is None:
+            return
+        self._queue.put(_STOP)
+        self._writer.join()
+        self._writer = None
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
+        self._readers.shutdown(wait=True)
+        with self._read_lock:
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-agent-read")
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def submit(self, fn: WriteFn[T]) -> Future[T]:
+        if self._writer is None:
+            raise StorageUnavailable("storage is not open")
+        job = _Job(fn)
+        self._queue.put(job)
+        return job.future
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run ``fn(conn)`` in the next group transaction; return once it is committed."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def write_sync(self, fn: WriteFn[T]) -> T:
+        """The same from a plain thread (CLI, scheduler jobs outside the loop)."""
+        return self.submit(fn).result()
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch: list[_Job] = [first]
+                stop_after = False
+                while len(batch) < self.group_commit_max:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop_after = True
+                        break
+                    batch.append(nxt)
+                self._run_group(conn, batch)
+                if stop_after:
+                    return
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        results: list[tuple[_Job, bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            err = StorageUnavailable(f"cannot begin a write: {exc}")
+            for job in batch:
+                _resolve(job, False, err)
+            return
+        for job in batch:
+            if job.future.cancelled():
+                continue
+            try:
+                conn.execute("SAVEPOINT job")
+                value = job.fn(conn)
+                conn.execute("RELEASE job")
+                results.append((job, True, value))
+            except BaseException as exc:
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                except sqlite3.Error:
+                    pass
+                if is_unavailable(exc):
+                    exc = StorageUnavailable(str(exc))
+                results.append((job, False, exc))
+        try:
+            conn.execute("COMMIT")
+            self.commits += 1
+            self.grouped_writes += len(results)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            err = StorageUnavailable(f"commit failed: {exc}")
+            for job, _, _ in results:
+                _resolve(job, False, err)
+            return
+        for job, ok, value in results:
+            _resolve(job, ok, value)
+
+    def _checkpoint_loop(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while not self._stopping.wait(self.checkpoint_interval_s):
+            try:
+                if conn is None:
+                    conn = connect(self.path, busy_timeout_ms=0)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.debug("checkpoint skipped: %s", exc)
+        if conn is not None:
+            conn.close()
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
+            self._local.conn = conn
+            with self._read_lock:
+                self._read_conns.append(conn)
+        return conn
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return fn(self._reader())
+        except (sqlite3.OperationalError, OSError) as exc:
+            if is_unavailable(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``fn(conn)`` on a reader thread (a consistent WAL snapshot per statement)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, fn)
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._readers.submit(self._read, fn).result()
+
+    # -- facts ---------------------------------------------------------------------------------------
+
+    def file_sizes(self) -> dict[str, int]:
+        def size(p: Path) -> int:
+            try:
+                return p.stat().st_size
+            except OSError:
+                return 0
+
+        return {
+            "sizeBytes": size(self.path),
+            "walBytes": size(self.path.with_name(self.path.name + "-wal")),
+        }
+
+
+def _resolve(job: _Job, ok: bool, value: Any) -> None:
+    if job.future.cancelled():
+        return
+    if ok:
+        job.future.set_result(value)
+    else:
+        job.future.set_exception(value)

@@ -1,0 +1,141 @@
+"""Append-only schema migrations (sqlite-utils ``Migrations``). Never edit a released step; add one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("edge_agent")
+
+
+@migrations()
+def m001_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        CREATE TABLE profiles (
+            uid TEXT PRIMARY KEY,
+            custom TEXT UNIQUE,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            current_ses TEXT,
+            central_uid TEXT,
+            visits INTEGER NOT NULL DEFAULT 0,
+            events INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            uid TEXT NOT NULL REFERENCES profiles(uid),
+            last_seen REAL NOT NULL
+        );
+
+        CREATE TABLE sessions (
+            ses TEXT PRIMARY KEY,
+            uid TEXT NOT NULL REFERENCES profiles(uid),
+            device_id TEXT,
+            started_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            is_first INTEGER NOT NULL DEFAULT 0,
+            traffic_source TEXT,
+            pageviews INTEGER NOT NULL DEFAULT 0,
+            events INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX sessions_uid ON sessions(uid, started_at);
+
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL,
+            ses TEXT NOT NULL,
+            type TEXT NOT NULL,
+            at REAL NOT NULL,
+            event TEXT NOT NULL DEFAULT '{}',
+            ctx TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX history_uid_at ON history(uid, at);
+        CREATE INDEX history_type_at ON history(type, at);
+
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            sec TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            body TEXT NOT NULL,
+            uid TEXT,
+            bytes INTEGER NOT NULL,
+            received_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'pending',
+            last_error TEXT,
+            last_status INTEGER,
+            delivered_at REAL
+        );
+        CREATE INDEX outbox_state_seq ON outbox(state, seq);
+        CREATE INDEX outbox_uid_state ON outbox(uid, state, seq);
+
+        CREATE TABLE engagements (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,
+            decision_id TEXT NOT NULL,
+            content_id TEXT NOT NULL DEFAULT '',
+            slot_id TEXT NOT NULL DEFAULT '',
+            str_id TEXT,
+            query TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            known_decision INTEGER NOT NULL
+        );
+        CREATE INDEX engagements_key ON engagements(type, decision_id, content_id, slot_id, received_at);
+
+        CREATE TABLE decisions (
+            decision_id TEXT NOT NULL,
+            campaign_id TEXT NOT NULL,
+            experience_id TEXT NOT NULL,
+            variation_id TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            ses TEXT NOT NULL,
+            at REAL NOT NULL,
+            control INTEGER NOT NULL DEFAULT 0,
+            impressed_at REAL,
+            PRIMARY KEY (decision_id, campaign_id)
+        );
+        CREATE INDEX decisions_uid ON decisions(uid, campaign_id, at);
+
+        CREATE TABLE decision_contents (
+            decision_id TEXT NOT NULL,
+            content_id TEXT NOT NULL,
+            campaign_id TEXT NOT NULL,
+            PRIMARY KEY (decision_id, content_id)
+        );
+
+        CREATE TABLE assignments (
+            uid TEXT NOT NULL,
+            experience_id TEXT NOT NULL,
+            variation_id TEXT NOT NULL,
+            assigned_at REAL NOT NULL,
+            PRIMARY KEY (uid, experience_id)
+        );
+
+        CREATE TABLE bundles (
+            slot TEXT PRIMARY KEY CHECK (slot IN ('current', 'previous')),
+            version TEXT NOT NULL,
+            source TEXT NOT NULL,
+            loaded_at REAL NOT NULL,
+            etag TEXT,
+            body TEXT NOT NULL
+        );
+        """
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations on ``conn``; return the names applied."""
+    db = sqlite_utils.Database(conn)
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending

@@ -1,0 +1,113 @@
+"""Kill -9 the daemon while a loop posts events: every event that got a 200 is in the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.helpers import envelope
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_agent(db: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGE_AGENT_LOGGING__LEVEL": "WARNING"}
+    with open(db.with_suffix(".log"), "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(db)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "agent exited before it was ready"
+        try:
+            async with session.get(f"{base}/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("agent did not become ready in 30 s")
+
+
+async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_agent(db, port)
+    acknowledged: set[str] = set()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            await wait_ready(session, base, proc)
+
+            async def writer(worker: int) -> None:
+                # Bounded: at most 2,000 events per worker or until the connection dies.
+                for n in range(2000):
+                    marker = f"w{worker}-{n}"
+                    body = envelope(device_id=f"dev-{worker}", data=[{"type": "tap", "name": marker}])
+                    try:
+                        async with session.post(f"{base}/event", json=body) as resp:
+                            if resp.status == 200:
+                                await resp.read()
+                                acknowledged.add(marker)
+                    except (TimeoutError, aiohttp.ClientError):
+                        return
+
+            workers = [asyncio.create_task(writer(w)) for w in range(8)]
+            deadline = time.monotonic() + 10
+            while len(acknowledged) < 300 and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a set
+                await asyncio.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(asyncio.gather(*workers), timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 300
+
+    # Restart on the same file: the agent must come up and still hold every acknowledged event.
+    proc = start_agent(db, port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, base, proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    conn = sqlite3.connect(db)
+    try:
+        queued = {
+            orjson.loads(body)["data"][0]["name"]
+            for (body,) in conn.execute("SELECT body FROM outbox WHERE path = '/event'")
+        }
+        seqs = [seq for (seq,) in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
+    finally:
+        conn.close()
+    missing = acknowledged - queued
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+    assert seqs == sorted(set(seqs))

@@ -1,0 +1,42 @@
+"""Request bodies shaped like the SDKs send them, and direct reads of the agent's SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SEC = "6819e7c0d7303f0f6b0ef263"
+OPTS = {
+    "isReturnCounter": False,
+    "isReturnUserInfo": False,
+    "isReturnAnalyticsMetadata": False,
+    "isImplicitPageview": False,
+    "isImplicitImpression": True,
+    "isBuildEngagementUrl": True,
+}
+
+
+def envelope(user: dict[str, Any] | None = None, device_id: str = "dev-1", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sec": SEC,
+        "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": device_id, "tracking": "notSupported"},
+        "user": user if user is not None else {},
+        "ctx": {"type": "HOMEPAGE", "data": [], "location": "app://home"},
+        "options": dict(OPTS),
+    }
+    body.update(extra)
+    return body
+
+
+def db_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, params))
+    finally:
+        conn.close()
+
+
+def db_count(db_path: Path, table: str) -> int:
+    return int(db_rows(db_path, f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
