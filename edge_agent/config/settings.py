@@ -37,7 +37,9 @@ class ServerSettings(Section):
         None,
         description="Base URL minted into engagement URLs; default http://<host>:<port>.",
     )
-    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted request body (413 above).")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+    )
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for the operator API (/status, /metrics, /admin/*); none = open."
     )
@@ -74,13 +76,17 @@ class BundleSettings(Section):
 class SessionSettings(Section):
     idle_timeout_s: float = Field(1800, gt=0, description="Idle time after which a new `ses` is issued.")
     cold_start_window_s: float = Field(
-        5, ge=0, description="A call without `ses` reuses a session opened this recently from the same device."
+        5,
+        ge=0,
+        description="A call without `ses` reuses a session opened this recently from the same device.",
     )
 
 
 class DecisionSettings(Section):
     max_campaigns: int = Field(1, ge=1, description="Most campaigns returned by one /visit or /event.")
-    timezone: str | None = Field(None, description="IANA time zone for `time.*` and per-day caps; default local.")
+    timezone: str | None = Field(
+        None, description="IANA time zone for `time.*` and per-day caps; default local."
+    )
 
 
 class GeoSettings(Section):
@@ -94,7 +100,9 @@ class GeoSettings(Section):
 
 class UpstreamSettings(Section):
     url: AnyHttpUrl | None = Field(None, description="Central API base URL; none = offline forever.")
-    api_key: SecretStr | None = Field(None, description="Bearer for the upstream when no per-sec key matches.")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer for the upstream when no per-sec key matches."
+    )
     section_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Per-`sec` upstream bearer tokens."
     )
@@ -107,9 +115,13 @@ class SyncSettings(Section):
         "auto", description="Push mode: replay original calls, batch endpoint, or try batch then replay."
     )
     push_interval_s: float = Field(5.0, gt=0, description="How often the outbox drain runs.")
-    pull_interval_s: float = Field(60.0, gt=0, description="How often bundle updates are pulled (±20 % jitter).")
+    pull_interval_s: float = Field(
+        60.0, gt=0, description="How often bundle updates are pulled (±20 % jitter)."
+    )
     backoff_base_s: float = Field(1.0, gt=0, description="First retry delay.")
-    backoff_max_s: float = Field(300.0, gt=0, description="Retry delay cap (full jitter applied after the cap).")
+    backoff_max_s: float = Field(
+        300.0, gt=0, description="Retry delay cap (full jitter applied after the cap)."
+    )
     max_in_flight: int = Field(4, ge=1, description="Most concurrent upstream calls.")
     max_rate: float = Field(50.0, gt=0, description="Most upstream calls per second.")
     start_jitter_s: float = Field(10.0, ge=0, description="Random delay before the first drain after start.")
