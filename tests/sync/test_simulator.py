@@ -98,6 +98,15 @@ async def test_every_replay_route_is_served_at_the_root_and_under_v2(sim: TestCl
     assert hit["body"] == {"type": "WIMP", "decisionId": "gf:sec9:u7:1784634211", "contentId": "c1"}
 
 
+async def test_batch_and_bundle_are_also_served_under_v2(sim: TestClient) -> None:
+    batch = await sim.post("/v2/edge/v1/batch", json={"agentId": "a", "items": [item("k1", 1)]})
+    bundle = await sim.get("/v2/edge/v1/bundle")
+
+    assert batch.status == 200
+    assert bundle.status == 404  # served, but the bundle directory is empty
+    assert (await bundle.json())["errors"][0].startswith("no bundle")
+
+
 async def test_a_repeated_idempotency_key_is_a_duplicate_not_stored_twice(sim: TestClient) -> None:
     statuses = [await send(sim, "row-1", 1) for _ in range(3)]
 

@@ -47,11 +47,12 @@ def create_upstream_app(
         clock=clock,
     )
     app.cleanup_ctx.append(_store_ctx)
+    # The central API's base URL may end in /v2; {upstream}/edge/v1/... then lands under it too.
     for prefix in ("", "/v2"):
         for route, method in ingest.REPLAY_ROUTES.items():
             app.router.add_route(method, prefix + route, ingest.replay)
-    app.router.add_post(BATCH_ROUTE, ingest.batch)
-    app.router.add_get(BUNDLE_ROUTE, bundle)
+        app.router.add_post(prefix + BATCH_ROUTE, ingest.batch)
+        app.router.add_get(prefix + BUNDLE_ROUTE, bundle)
     control.add_routes(app)
     return app
 
