@@ -412,7 +412,7 @@ async def test_the_command_serves_the_app_with_its_options(tmp_path: Path) -> No
     args = ["--data", str(tmp_path / "sim"), "--port", str(port), "--keys", "k1", "--error-rate", "0.25"]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "edge_agent.sync.simulator.command", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=Path(__file__).parents[2],
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:

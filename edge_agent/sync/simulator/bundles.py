@@ -72,7 +72,7 @@ def diff_bundles(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | 
     """The delta answer turning ``base`` into ``new``, or None when only a full answer can express it.
 
     An item is upserted when its id is new or its JSON differs; deleted when its id is gone. Items
-    without their id field, or a change to a top-level key outside the collections, give None.
+    without a string or integer id, or a change to a top-level key outside the collections, give None.
     """
     if any(base.get(key) != new.get(key) for key in (base.keys() | new.keys()) - _DELTA_KEYS):
         return None
@@ -80,7 +80,10 @@ def diff_bundles(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | 
     deletes: dict[str, list[Any]] = {}
     for name, id_key in COLLECTIONS.items():
         old_items, new_items = base.get(name) or [], new.get(name) or []
-        if not all(isinstance(item, dict) and id_key in item for item in [*old_items, *new_items]):
+        if not all(
+            isinstance(item, dict) and isinstance(item.get(id_key), str | int)
+            for item in [*old_items, *new_items]
+        ):
             return None
         old = {item[id_key]: item for item in old_items}
         upserts[name] = [item for item in new_items if old.get(item[id_key]) != item]

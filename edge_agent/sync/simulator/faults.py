@@ -32,24 +32,28 @@ class FaultConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     error_rate: float = Field(
-        0.0, ge=0, le=1, description="Chance of an injected error per replayed call / item."
+        default=0.0, ge=0, le=1, description="Chance of an injected error per replayed call / item."
     )
     error_statuses: list[int] = Field(default_factory=lambda: [503], min_length=1)
-    batch_error_rate: float = Field(0.0, ge=0, le=1, description="Chance that a whole batch call fails.")
-    retry_after: int | None = Field(None, ge=0, description="Retry-After seconds on injected errors.")
+    batch_error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Chance that a whole batch call fails."
+    )
+    retry_after: int | None = Field(default=None, ge=0, description="Retry-After seconds on injected errors.")
     latency_ms: float | tuple[float, float] | None = Field(
-        None, description="Added latency: fixed or [min, max]."
+        default=None, description="Added latency: fixed or [min, max]."
     )
     reset_rate: float = Field(
-        0.0, ge=0, le=1, description="Chance of closing the connection without an answer."
+        default=0.0, ge=0, le=1, description="Chance of closing the connection without an answer."
     )
-    outage: bool = Field(False, description="Every data route answers 503.")
-    outage_until: float | None = Field(None, description="Unix seconds; an outage until then.")
+    outage: bool = Field(default=False, description="Every data route answers 503.")
+    outage_until: float | None = Field(default=None, description="Unix seconds; an outage until then.")
     status_for_paths: dict[str, int] = Field(default_factory=dict, description="Route → status to answer.")
     reject_event_types: list[str] = Field(default_factory=list, description="/event types answered with 422.")
     forbid_secs: list[str] = Field(default_factory=list, description="sec values answered with 403.")
-    bundle_fault: Literal["invalid", "empty"] | None = Field(None, description="Break the bundle answer.")
-    seed: int | None = Field(None, description="Seed for reproducible randomness.")
+    bundle_fault: Literal["invalid", "empty"] | None = Field(
+        default=None, description="Break the bundle answer."
+    )
+    seed: int | None = Field(default=None, description="Seed for reproducible randomness.")
 
     @field_validator("error_statuses")
     @classmethod

@@ -96,10 +96,11 @@ def user_answer(item: Item, uid_map: dict[str, str]) -> dict[str, str]:
     A missing uid or ses is minted from the item id, so a duplicate gets the same answer.
     """
     user = item.body.get("user") if isinstance(item.body, dict) else None
-    user = user if isinstance(user, dict) else {}
+    ses = user.get("ses") if isinstance(user, dict) else None
     digest = hashlib.sha256(item.id.encode()).hexdigest()
     uid = item.uid or digest[:24]
-    ses = user.get("ses") if isinstance(user.get("ses"), str) else str(uuid.UUID(digest[:32], version=4))
+    if not isinstance(ses, str):
+        ses = str(uuid.UUID(digest[:32], version=4))
     return {"uid": uid_map.get(uid, uid), "ses": ses}
 
 
