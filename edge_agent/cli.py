@@ -160,3 +160,12 @@ def status(config_file: Path | None) -> None:
     settings = settings_or_exit(config_file)
     _, body = _get_json(settings, "/status")
     click.echo(json.dumps(body, indent=2))
+
+
+def _register_subcommands() -> None:
+    from edge_agent.sync.simulator.command import upstream_sim
+
+    main.add_command(upstream_sim, "upstream-sim")
+
+
+_register_subcommands()
