@@ -36,7 +36,7 @@ Decisions where bundle.md is silent:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 OPERATORS = frozenset(
     {
@@ -157,7 +157,7 @@ def pattern_problem(pattern: Any) -> str | None:
     return None
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -165,11 +165,12 @@ def _between_problem(value: Any) -> str | None:
     if not (isinstance(value, list) and len(value) == 2):
         return "must be [lo, hi]"
     lo, hi = value
-    if not ((_is_number(lo) and _is_number(hi)) or (isinstance(lo, str) and isinstance(hi, str))):
-        return "must be [lo, hi] of two numbers or two strings"
-    if lo > hi:
-        return "lo must not be greater than hi"
-    return None
+    inverted = "lo must not be greater than hi"
+    if _is_number(lo) and _is_number(hi):
+        return inverted if lo > hi else None
+    if isinstance(lo, str) and isinstance(hi, str):
+        return inverted if lo > hi else None
+    return "must be [lo, hi] of two numbers or two strings"
 
 
 def _join(loc: str, sub: str) -> str:

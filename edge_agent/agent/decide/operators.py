@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 Test = Callable[[Any], bool]  # applied to a present (non-None) actual value
 
@@ -32,7 +32,7 @@ _BOOL_STRINGS = {"true": True, "false": False}
 _TRUE_WHEN_MISSING = frozenset({"not_exists", "is_empty", "ne", "nin"})
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """True for int and float, but not bool (a JSON ``true`` is not the number 1)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -40,7 +40,7 @@ def is_number(value: Any) -> bool:
 def as_number(actual: Any) -> int | float | None:
     """``actual`` as a number when it is one or a finite numeric string, else None."""
     if is_number(actual):
-        return actual  # type: ignore[no-any-return]
+        return actual
     if isinstance(actual, str) and _NUMERIC.fullmatch(actual):
         number = float(actual)
         return number if math.isfinite(number) else None
