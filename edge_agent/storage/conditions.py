@@ -1,12 +1,253 @@
-"""Structural validation of the bundle's condition language (bundle.md §2). Placeholder: replaced by the
-full validator; the agent compiles validated conditions in ``agent/decide/conditions.py``."""
+"""Structural validation of the bundle's condition language (bundle.md §2).
+
+This module only says whether a condition is well formed; ``agent/decide/conditions.py`` compiles validated
+conditions into predicates. It lives in ``storage`` so the pull job can reject a bad bundle without importing
+the agent, and it is the single source of truth for the grammar: the compiler reuses its tables and
+:func:`condition_issues`.
+
+Grammar::
+
+    Condition := {"all": [Condition, ...]} | {"any": [Condition, ...]} | {"not": Condition}
+               | {"attr": "<path>", "op": "<op>", "value": <JSON>}
+               | {"segment": "<segmentId>"}
+               | {"count": {"event": "<type>", "withinDays": N, "where": Condition?},
+                  "op": "<op>", "value": N}
+
+Decisions where bundle.md is silent:
+
+- A condition object has exactly one kind key (``all``, ``any``, ``not``, ``attr``, ``segment``, ``count``).
+  Keys of another kind (``op`` next to ``all``) are errors; keys the grammar does not know are ignored, like
+  unknown keys elsewhere in the bundle. ``{}`` is an error, not "always true" (omit the condition instead).
+- Empty ``all``/``any`` lists are allowed and mean what ``all()``/``any()`` mean: ``all: []`` holds,
+  ``any: []`` never does.
+- ``exists``/``not_exists``/``is_empty`` take no ``value`` (``null`` is tolerated as absent): a stray
+  ``"value": false`` on ``exists`` usually means the author wanted ``not_exists``. Every other operator
+  needs a non-null ``value``.
+- In ``user.attributes.<k>``, ``ctx.utm.<k>`` and ``ctx.attributes.<k>`` everything after the prefix is one
+  key (the maps are flat and keys may contain dots). ``event.<f>`` and ``item.<f>`` are nested field paths.
+- Where ``event.*``/``item.*`` appear is not checked here (they are simply missing outside EVENT triggers,
+  ``count.where`` and strategy filters), nor whether a ``segment`` id exists: that needs the whole bundle.
+- ``count`` compares a number, so its ``op`` is one of ``eq ne gt gte lt lte between``; a ``count`` inside a
+  ``count.where`` is rejected (it would rescan the history once per entry).
+- Nesting deeper than :data:`MAX_DEPTH` is rejected so neither validation nor compilation can overflow the
+  stack.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, TypeGuard
+
+OPERATORS = frozenset(
+    {
+        "eq", "ne", "in", "nin", "contains", "not_contains", "starts_with", "ends_with", "matches",
+        "gt", "gte", "lt", "lte", "between", "exists", "not_exists", "is_empty",
+    }
+)  # fmt: skip
+UNARY_OPERATORS = frozenset({"exists", "not_exists", "is_empty"})
+COUNT_OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "between"})
+
+FIXED_PATHS = frozenset(
+    {
+        "user.custom", "user.isNew", "user.segments",
+        "ctx.type", "ctx.data", "ctx.location", "ctx.lng", "ctx.referrer", "ctx.pageNumber",
+        "device.type", "device.os", "device.browser", "device.tracking", "device.permission",
+        "traffic.source",
+        "session.pageviews", "session.events", "session.ageSeconds",
+        "profile.visits", "profile.daysSinceFirstSeen", "profile.daysSinceLastPurchase",
+        "profile.purchaseValue",
+        "cart.value", "cart.items",
+        "time.hour", "time.weekday",
+    }
+)  # fmt: skip
+#: Prefixes followed by exactly one map key (the rest of the path, dots included).
+KEYED_PREFIXES = ("user.attributes.", "ctx.utm.", "ctx.attributes.")
+#: Roots followed by a nested field path (``event.customProps.rating``).
+NESTED_ROOTS = ("event", "item")
+
+KINDS = ("all", "any", "not", "attr", "segment", "count")
+_KIND_KEYS: dict[str, frozenset[str]] = {
+    "all": frozenset({"all"}),
+    "any": frozenset({"any"}),
+    "not": frozenset({"not"}),
+    "attr": frozenset({"attr", "op", "value"}),
+    "segment": frozenset({"segment"}),
+    "count": frozenset({"count", "op", "value"}),
+}
+_GRAMMAR_KEYS = frozenset().union(*_KIND_KEYS.values())
+
+MAX_PATTERN_LENGTH = 256
+MAX_DEPTH = 32
+
+Issue = tuple[str, str]  # (sub-path, message); "" is the condition itself
 
 
 def condition_problems(raw: Any, loc: str = "") -> list[str]:
-    if not isinstance(raw, dict):
-        return [f"{loc or 'condition'}: must be an object"]
-    return []
+    """Every structural problem of ``raw`` as ``"<loc>.<sub.path>: <message>"``; ``[]`` when it is valid.
+
+    ``loc`` is where the condition sits in the bundle (``"segments.0.condition"``); with the default ``""``
+    messages read ``"all.1.op: unknown operator 'foo'"``, and a problem with the root itself reads
+    ``"condition: must be a condition object"``.
+    """
+    return [f"{_join(loc, path) or 'condition'}: {message}" for path, message in condition_issues(raw)]
+
+
+def condition_issues(raw: Any) -> list[Issue]:
+    """Like :func:`condition_problems`, as ``(sub_path, message)`` pairs relative to ``raw``."""
+    issues: list[Issue] = []
+    _check(raw, "", 0, False, issues)
+    return issues
+
+
+def kind_of(node: dict[str, Any]) -> str | None:
+    """The kind key of a condition object, or None when it has none or several."""
+    kinds = [kind for kind in KINDS if kind in node]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def path_problem(path: Any) -> str | None:
+    """Why ``path`` is not a valid ``attr`` path, or None when it is."""
+    if not isinstance(path, str):
+        return "must be a string"
+    if path in FIXED_PATHS:
+        return None
+    for prefix in KEYED_PREFIXES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return None
+    root, _, rest = path.partition(".")
+    if root in NESTED_ROOTS and rest and all(rest.split(".")):
+        return None
+    return f"unknown path {path!r}"
+
+
+def value_problem(op: str, node: dict[str, Any]) -> str | None:
+    """Why ``node["value"]`` does not suit the (known) operator ``op``, or None when it does."""
+    value = node.get("value")
+    if op in UNARY_OPERATORS:
+        return None if value is None else f"not allowed with {op!r}"
+    if value is None:
+        return "required"
+    if op in ("eq", "ne"):
+        return None
+    if op in ("in", "nin"):
+        return None if isinstance(value, list) else "must be a list"
+    if op in ("contains", "not_contains"):
+        return None if isinstance(value, str | int | float) else "must be a string, number or boolean"
+    if op in ("starts_with", "ends_with"):
+        return None if isinstance(value, str) else "must be a string"
+    if op == "matches":
+        return pattern_problem(value)
+    if op in ("gt", "gte", "lt", "lte"):
+        return None if _is_number(value) or isinstance(value, str) else "must be a number or a string"
+    if op == "between":
+        return _between_problem(value)
+    raise AssertionError(f"operator {op!r} has no value rule")  # OPERATORS and this function disagree
+
+
+def pattern_problem(pattern: Any) -> str | None:
+    """Why ``pattern`` is not an acceptable ``matches`` pattern, or None when it is."""
+    if not isinstance(pattern, str):
+        return "must be a string"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"pattern longer than {MAX_PATTERN_LENGTH} characters"
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        return f"invalid regular expression: {exc}"
+    return None
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _between_problem(value: Any) -> str | None:
+    if not (isinstance(value, list) and len(value) == 2):
+        return "must be [lo, hi]"
+    lo, hi = value
+    inverted = "lo must not be greater than hi"
+    if _is_number(lo) and _is_number(hi):
+        return inverted if lo > hi else None
+    if isinstance(lo, str) and isinstance(hi, str):
+        return inverted if lo > hi else None
+    return "must be [lo, hi] of two numbers or two strings"
+
+
+def _join(loc: str, sub: str) -> str:
+    return f"{loc}.{sub}" if loc and sub else loc or sub
+
+
+def _check(node: Any, loc: str, depth: int, in_where: bool, issues: list[Issue]) -> None:
+    if depth > MAX_DEPTH:
+        issues.append((loc, f"nesting deeper than {MAX_DEPTH} levels"))
+        return
+    if not isinstance(node, dict):
+        issues.append((loc, "must be a condition object"))
+        return
+    kinds = [kind for kind in KINDS if kind in node]
+    if not kinds:
+        issues.append((loc, f"must have one of {', '.join(KINDS)}"))
+        return
+    if len(kinds) > 1:
+        issues.append((loc, f"ambiguous: has both {kinds[0]!r} and {kinds[1]!r}"))
+        return
+    kind = kinds[0]
+    for key in sorted((node.keys() & _GRAMMAR_KEYS) - _KIND_KEYS[kind]):
+        issues.append((_join(loc, key), f"not allowed in a {kind!r} condition"))
+
+    if kind in ("all", "any"):
+        children = node[kind]
+        if not isinstance(children, list):
+            issues.append((_join(loc, kind), "must be a list of conditions"))
+            return
+        for index, child in enumerate(children):
+            _check(child, _join(loc, f"{kind}.{index}"), depth + 1, in_where, issues)
+    elif kind == "not":
+        _check(node["not"], _join(loc, "not"), depth + 1, in_where, issues)
+    elif kind == "segment":
+        if not (isinstance(node["segment"], str) and node["segment"]):
+            issues.append((_join(loc, "segment"), "must be a non-empty segment id"))
+    elif kind == "attr":
+        if (problem := path_problem(node["attr"])) is not None:
+            issues.append((_join(loc, "attr"), problem))
+        _check_op(node, loc, OPERATORS, issues)
+    else:
+        _check_count(node, loc, depth, in_where, issues)
+
+
+def _check_op(node: dict[str, Any], loc: str, allowed: frozenset[str], issues: list[Issue]) -> None:
+    op = node.get("op")
+    if op is None:
+        issues.append((_join(loc, "op"), "required"))
+    elif not isinstance(op, str):
+        issues.append((_join(loc, "op"), "must be a string"))
+    elif op not in OPERATORS:
+        issues.append((_join(loc, "op"), f"unknown operator {op!r}"))
+    elif op not in allowed:
+        issues.append((_join(loc, "op"), f"{op!r} cannot compare a count"))
+    elif (problem := value_problem(op, node)) is not None:
+        issues.append((_join(loc, "value"), problem))
+
+
+def _check_count(node: dict[str, Any], loc: str, depth: int, in_where: bool, issues: list[Issue]) -> None:
+    spec, spec_loc = node["count"], _join(loc, "count")
+    if in_where:
+        issues.append((spec_loc, "not allowed inside count.where"))
+    elif not isinstance(spec, dict):
+        issues.append((spec_loc, "must be an object with event, withinDays and optional where"))
+    else:
+        event = spec.get("event")
+        if not (isinstance(event, str) and event):
+            issues.append((_join(spec_loc, "event"), "must be a non-empty event type (or 'visit')"))
+        days = spec.get("withinDays")
+        if not (_is_number(days) and days > 0):
+            issues.append((_join(spec_loc, "withinDays"), "must be a positive number"))
+        if spec.get("where") is not None:
+            _check(spec["where"], _join(spec_loc, "where"), depth + 1, True, issues)
+    _check_op(node, loc, COUNT_OPERATORS, issues)
+    op = node.get("op")
+    if op in COUNT_OPERATORS and value_problem(op, node) is None:
+        numbers = node["value"] if op == "between" else [node["value"]]
+        if not all(_is_number(number) for number in numbers):
+            message = "must be [lo, hi] of two numbers" if op == "between" else "must be a number"
+            issues.append((_join(loc, "value"), message))
