@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from edge_agent.agent.bundles import BundleHolder, load_initial_bundle
+from edge_agent.agent.decide.facts import device_info
 from edge_agent.agent.keys import (
     bundle_key,
     clock_key,
@@ -88,6 +89,8 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _bundle_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     await load_initial_bundle(app[bundle_key], app[db_key], settings.bundle.path, app[clock_key])
+    # The user-agent parser loads its rules on first use (~120 ms): pay that at start, not on a request.
+    await asyncio.to_thread(device_info, "edge-agent warm-up")
     yield
 
 
