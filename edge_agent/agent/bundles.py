@@ -128,4 +128,4 @@ async def load_initial_bundle(
         return
     if await holder.reload_stored(db) is not None:
         return
-    await holder.install(db, demo_bundle_bytes(), source=DEMO_SOURCE, clock=clock)
+    await holder.install(db, await asyncio.to_thread(demo_bundle_bytes), source=DEMO_SOURCE, clock=clock)

@@ -1,0 +1,43 @@
+"""A full disk answers 503 with Retry-After, writes nothing half-way, and the agent recovers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from edge_agent.agent.keys import db_key
+from tests.helpers import db_count, envelope
+
+
+def cap_pages(extra: int) -> object:
+    def write(conn: sqlite3.Connection) -> int:
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        return int(conn.execute(f"PRAGMA max_page_count = {pages + extra}").fetchone()[0])
+
+    return write
+
+
+async def test_disk_full_is_503_with_retry_after_and_nothing_half_written(
+    client: TestClient, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "agent.db"
+    db = client.app[db_key]
+    ok = await client.post("/visit", json=envelope())
+    assert ok.status == 200
+    before = {t: db_count(db_path, t) for t in ("history", "outbox", "profiles")}
+
+    await db.write(cap_pages(0))  # the database may not grow by a single page: "disk full"
+    big = envelope(data=[{"type": "note", "name": "x" * 200_000}])
+    resp = await client.post("/event", json=big)
+    assert resp.status == 503
+    assert int(resp.headers["Retry-After"]) > 0
+    body = await resp.json()
+    assert body["ok"] is False and body["status"] == 503 and body["errors"]
+    assert {t: db_count(db_path, t) for t in before} == before
+
+    await db.write(cap_pages(1_000_000))  # space again
+    again = await client.post("/event", json=big)
+    assert again.status == 200
+    assert db_count(db_path, "outbox") == before["outbox"] + 1
