@@ -37,7 +37,8 @@ async def collect_status(app: web.Application) -> dict[str, Any]:
     settings = app[settings_key]
     db = app[db_key]
     now = app[clock_key].now()
-    queue = await db.read(lambda conn: queue_summary(conn, now))
+    # File sizes are os.stat calls: taken on the reader thread with the queue figures.
+    queue, sizes = await db.read(lambda conn: (queue_summary(conn, now), db.file_sizes()))
     loaded = app[bundle_key].current
     status: dict[str, Any] = {
         "version": __version__,
@@ -55,7 +56,7 @@ async def collect_status(app: web.Application) -> dict[str, Any]:
             "upstream": None,
             "note": "no upstream configured: running offline; everything is kept in the queue",
         },
-        "storage": {"path": str(settings.storage.path), **db.file_sizes()},
+        "storage": {"path": str(settings.storage.path), **sizes},
         "listen": {
             "host": settings.server.host,
             "port": settings.server.port,
