@@ -7,8 +7,9 @@ Order (outermost first): errors → metrics → auth. Handlers raise ``EdgeAgent
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
-import secrets
+import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Request ids for log correlation: unique per process, cheap (no entropy per request).
+_PROCESS_TAG = f"{os.getpid():x}"
+_request_numbers = itertools.count(1)
+
 OPERATOR_PATHS = ("/status", "/metrics", "/admin/")
 OPEN_PATHS = ("/healthz", "/readyz")
 
@@ -32,7 +37,7 @@ def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[request_id_key] = secrets.token_hex(6)
+    request[request_id_key] = f"{_PROCESS_TAG}-{next(_request_numbers)}"
     try:
         return await handler(request)
     except StorageUnavailable as exc:

@@ -104,6 +104,7 @@ class Services:
             ctx=ctx,
             events=events or [],
             history_days=loaded.compiled.history_days,
+            history_types=loaded.compiled.history_types,
             want_counters=env.options.is_return_counter,
             want_assignments=want_assignments,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -26,13 +27,16 @@ def record(
     return cur.lastrowid
 
 
-def for_profile(conn: sqlite3.Connection, uid: str, since: float) -> list[sqlite3.Row]:
-    return list(
-        conn.execute(
-            "SELECT type, at, event, ctx, ses FROM history WHERE uid = ? AND at >= ? ORDER BY at, id",
-            (uid, since),
-        )
-    )
+def for_profile(
+    conn: sqlite3.Connection, uid: str, since: float, types: Collection[str] | None = None
+) -> list[sqlite3.Row]:
+    """The profile's entries since ``since``, oldest first; only ``types`` when given."""
+    sql = "SELECT type, at, event, ctx, ses FROM history WHERE uid = ? AND at >= ?"
+    params: list[Any] = [uid, since]
+    if types is not None:
+        sql += f" AND type IN ({','.join('?' * len(types))})"
+        params.extend(types)
+    return list(conn.execute(sql + " ORDER BY at, id", params))
 
 
 def counters(conn: sqlite3.Connection, uid: str) -> dict[str, int]:

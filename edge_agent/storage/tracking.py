@@ -64,6 +64,7 @@ class TrackRequest:
     ctx: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
     history_days: float = 0.0
+    history_types: frozenset[str] = frozenset()
     want_counters: bool = False
     want_assignments: bool = False
 
@@ -115,11 +116,11 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
                 conn, sec=req.sec, method="POST", path=req.path, body=body, uid=identity.uid, now=now
             )
         )
-    if req.history_days > 0:
+    if req.history_types:
         since = now - req.history_days * 86400
         snap.history = [
             HistoryItem(row["type"], row["at"], orjson.loads(row["event"]), orjson.loads(row["ctx"]))
-            for row in history.for_profile(conn, identity.uid, since)
+            for row in history.for_profile(conn, identity.uid, since, req.history_types)
         ]
     if req.want_assignments:
         snap.assignments = decisions.assignments_for(conn, identity.uid)

@@ -103,7 +103,9 @@ class CompiledBundle:
     strategies: dict[str, Strategy]
     strategy_numbers: dict[str, int]  # strId: 1-based position in the bundle's list
     catalog: dict[str, dict[str, Any]]
+    # What ``count`` conditions need from a profile's history: only these types, only this far back.
     history_days: float = 0.0
+    history_types: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,18 +114,20 @@ def _ranked(campaigns: list[CompiledCampaign]) -> tuple[CompiledCampaign, ...]:
     return tuple(sorted(campaigns, key=lambda c: (-c.priority, c.order)))
 
 
-def _max_count_days(node: Any) -> float:
-    best = 0.0
+def _count_windows(node: Any, into: dict[str, float]) -> dict[str, float]:
+    """event type → the longest ``withinDays`` any ``count`` condition asks of it."""
     if isinstance(node, dict):
         count = node.get("count")
-        if isinstance(count, dict) and isinstance(count.get("withinDays"), int | float):
-            best = float(count["withinDays"])
+        if isinstance(count, dict) and isinstance(count.get("event"), str):
+            days = count.get("withinDays")
+            days = float(days) if isinstance(days, int | float) else 0.0
+            into[count["event"]] = max(into.get(count["event"], 0.0), days)
         for value in node.values():
-            best = max(best, _max_count_days(value))
+            _count_windows(value, into)
     elif isinstance(node, list):
         for value in node:
-            best = max(best, _max_count_days(value))
-    return best
+            _count_windows(value, into)
+    return into
 
 
 def compile_bundle(bundle: Bundle) -> CompiledBundle:
@@ -183,6 +187,9 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     raw_conditions = [s.condition for s in bundle.segments] + [c.source.audience for c in campaigns]
     raw_conditions += [t.condition for c in bundle.campaigns for t in c.triggers]
     raw_conditions += [e.audience for c in bundle.campaigns for e in c.experiences]
+    windows: dict[str, float] = {}
+    for condition in raw_conditions:
+        _count_windows(condition, windows)
     return CompiledBundle(
         version=bundle.version,
         bundle=bundle,
@@ -195,5 +202,6 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         strategies={s.strategy_id: s for s in bundle.strategies},
         strategy_numbers={s.strategy_id: i + 1 for i, s in enumerate(bundle.strategies)},
         catalog={i.product_id: i.model_dump(by_alias=True) for i in bundle.catalog},
-        history_days=max((_max_count_days(c) for c in raw_conditions), default=0.0),
+        history_days=max(windows.values(), default=0.0),
+        history_types=frozenset(windows),
     )
