@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+from edge_agent.agent.bundles import BundleHolder
+from edge_agent.agent.metrics import Metrics
+from edge_agent.agent.services import Services
+from edge_agent.clock import Clock
+from edge_agent.config.settings import Settings
+from edge_agent.storage.database import Database
 
-settings_key = web.AppKey["Settings"]("settings")
-clock_key = web.AppKey["Clock"]("clock")
-db_key = web.AppKey["Database"]("db")
-bundle_key = web.AppKey["BundleHolder"]("bundle")
-metrics_key = web.AppKey["Metrics"]("metrics")
-services_key = web.AppKey["Services"]("services")
-started_at_key = web.AppKey[float]("started_at")
-request_id_key = web.RequestKey[str]("request_id")
-route_key = web.RequestKey[str]("route")  # the normalized route, for metrics
+settings_key = web.AppKey("settings", Settings)
+clock_key = web.AppKey("clock", Clock)
+db_key = web.AppKey("db", Database)
+bundle_key = web.AppKey("bundle", BundleHolder)
+metrics_key = web.AppKey("metrics", Metrics)
+services_key = web.AppKey("services", Services)
+started_at_key = web.AppKey("started_at", float)
+request_id_key = web.RequestKey("request_id", str)
+route_key = web.RequestKey("route", str)  # the normalized route, for metrics

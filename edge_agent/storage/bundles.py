@@ -242,16 +242,16 @@ def _segment_refs(bundle: Bundle) -> list[tuple[str, str]]:
             for i, value in enumerate(node):
                 walk(value, f"{where}.{i}")
 
-    for i, s in enumerate(bundle.segments):
-        walk(s.condition, f"segments.{i}.condition")
+    for i, segment in enumerate(bundle.segments):
+        walk(segment.condition, f"segments.{i}.condition")
     for i, c in enumerate(bundle.campaigns):
         walk(c.audience, f"campaigns.{i}.audience")
         for t, trig in enumerate(c.triggers):
             walk(trig.condition, f"campaigns.{i}.triggers.{t}.condition")
         for e, exp in enumerate(c.experiences):
             walk(exp.audience, f"campaigns.{i}.experiences.{e}.audience")
-    for i, s in enumerate(bundle.strategies):
-        walk(s.filter, f"strategies.{i}.filter")
+    for i, strategy in enumerate(bundle.strategies):
+        walk(strategy.filter, f"strategies.{i}.filter")
     return refs
 
 

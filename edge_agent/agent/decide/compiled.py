@@ -179,11 +179,11 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         )
     by_selector: dict[str, list[CompiledCampaign]] = {}
     by_group: dict[str, list[CompiledCampaign]] = {}
-    for c in campaigns:
-        if c.selector is not None:
-            by_selector.setdefault(c.selector, []).append(c)
-        if c.group is not None:
-            by_group.setdefault(c.group, []).append(c)
+    for compiled in campaigns:
+        if compiled.selector is not None:
+            by_selector.setdefault(compiled.selector, []).append(compiled)
+        if compiled.group is not None:
+            by_group.setdefault(compiled.group, []).append(compiled)
     raw_conditions = [s.condition for s in bundle.segments] + [c.source.audience for c in campaigns]
     raw_conditions += [t.condition for c in bundle.campaigns for t in c.triggers]
     raw_conditions += [e.audience for c in bundle.campaigns for e in c.experiences]
