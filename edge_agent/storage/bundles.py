@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from edge_agent.errors import BundleInvalid
 from edge_agent.storage.conditions import condition_problems
+from edge_agent.storage.content_rules import variables_problems
 
 
 def _check_condition(value: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +78,13 @@ class Content(BaseModel):
     custom: dict[str, Any] | None = None
     auto_track: bool = Field(True, alias="autoTrack")
     products: ProductsRef | None = None
+
+    @model_validator(mode="after")
+    def _sdk_safe(self) -> Content:
+        problems = variables_problems(self.variables)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 class Variation(Model):
