@@ -177,6 +177,8 @@ def _dig(value: Any, parts: tuple[str, ...]) -> Any:
 
 def _segment_list(context: EvalContext) -> list[str] | None:
     segments = context.segment_list
+    if callable(segments):  # computed on first use (a per-request cache)
+        segments = segments()
     # Operators treat only lists as lists; a str is a Sequence too but not a list of ids.
     return list(segments) if isinstance(segments, list | tuple) else None
 

@@ -29,7 +29,8 @@ class EvalContext:
     """Everything a condition path can reach; see bundle.md §2 for each path's meaning.
 
     ``segments`` answers ``{"segment": id}``; ``segment_list`` is what the ``user.segments`` path reads (a
-    membership callable cannot be enumerated). Either may be None: then the profile is in no segment and
+    membership callable cannot be enumerated): the ids, or a callable returning them, so a request that never
+    reads the path never evaluates every segment. Either may be None: then the profile is in no segment and
     ``user.segments`` is missing.
     """
 
@@ -46,7 +47,7 @@ class EvalContext:
     event: dict[str, Any] | None = None  # inside EVENT triggers and count.where (for event entries)
     item: dict[str, Any] | None = None  # inside strategy filters
     segments: Callable[[str], bool] | None = None  # membership test for {"segment": id}; None = not a member
-    segment_list: Sequence[str] | None = None  # the profile's segment ids, for the user.segments path
+    segment_list: Sequence[str] | Callable[[], Sequence[str]] | None = None  # for the user.segments path
 
     def with_event(self, event: dict[str, Any] | None) -> EvalContext:
         """A copy whose ``event.*`` paths read ``event`` (an EVENT trigger's event item)."""
