@@ -25,7 +25,12 @@ BODY = {
     "sec": "6819e7c0d7303f0f6b0ef263",
     "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": "", "tracking": "notSupported"},
     "user": {},
-    "ctx": {"type": "CART", "data": ["sku-1001"], "location": "app://cart", "attributes": {"app_version": "2.3.0"}},
+    "ctx": {
+        "type": "CART",
+        "data": ["sku-1001"],
+        "location": "app://cart",
+        "attributes": {"app_version": "2.3.0"},
+    },
     "options": {"isReturnCounter": False, "isReturnUserInfo": False},
     "data": [
         {
@@ -47,55 +52,56 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def run(args: argparse.Namespace) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "EDGE_AGENT_LOGGING__LEVEL": "WARNING",
-            "EDGE_AGENT_STORAGE__SYNCHRONOUS": args.synchronous,
-        }
-        db = Path(tmp) / "bench.db"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(db)], env=env
-        )
+def start_agent(tmp: str, port: int, synchronous: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "EDGE_AGENT_LOGGING__LEVEL": "WARNING",
+        "EDGE_AGENT_STORAGE__SYNCHRONOUS": synchronous,
+    }
+    db = Path(tmp) / "bench.db"
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(db)], env=env
+    )
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(300):
         try:
-            async with aiohttp.ClientSession() as session:
-                for _ in range(300):
-                    try:
-                        async with session.get(f"{base}/readyz") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
-                latencies: list[float] = []
-                errors = 0
-                started = time.perf_counter()
-                deadline = started + args.seconds
-                counter = iter(range(args.requests))
+            async with session.get(f"{base}/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("the agent did not become ready in 30 s")
 
-                async def worker(n: int) -> None:
-                    nonlocal errors
-                    body = {**BODY, "device": {**BODY["device"], "id": f"device-{n}"}}
-                    for _ in counter:
-                        if time.perf_counter() > deadline:
-                            return
-                        t0 = time.perf_counter()
-                        async with session.post(f"{base}/event", json=body) as resp:
-                            await resp.read()
-                            if resp.status != 200:
-                                errors += 1
-                        latencies.append(time.perf_counter() - t0)
 
-                await asyncio.gather(*(worker(n) for n in range(args.concurrency)))
-                elapsed = time.perf_counter() - started
-                async with session.get(f"{base}/metrics") as resp:
+async def run(args: argparse.Namespace, port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        started = time.perf_counter()
+        deadline = started + args.seconds
+        counter = iter(range(args.requests))
+
+        async def worker(n: int) -> None:
+            nonlocal errors
+            body = {**BODY, "device": {**BODY["device"], "id": f"device-{n}"}}
+            for _ in counter:
+                if time.perf_counter() > deadline:
+                    return
+                t0 = time.perf_counter()
+                async with session.post(f"{base}/event", json=body) as resp:
                     await resp.read()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+                    if resp.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker(n) for n in range(args.concurrency)))
+        elapsed = time.perf_counter() - started
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
     print(f"POST /event  synchronous={args.synchronous}  concurrency={args.concurrency}")
@@ -110,7 +116,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = start_agent(tmp, port, args.synchronous)
+        try:
+            asyncio.run(run(args, port))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

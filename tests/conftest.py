@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -60,7 +61,8 @@ def make_client(
             path = tmp_path / f"bundle-{bundle.get('version', 'x')}.json"
             path.write_text(json.dumps(bundle))
             overrides = deep_merge(overrides, {"bundle": {"path": path}})
-        settings = make_settings(**overrides)
+        # Loading settings may read files (TOML, time zones): off the loop, like the daemon does at start.
+        settings = await asyncio.to_thread(make_settings, **overrides)
         client: TestClient = await aiohttp_client(create_app(settings, clock=clock))
         return client
 

@@ -16,9 +16,12 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from edge_agent.agent.bundles import BundleHolder, LoadedBundle
+from edge_agent.agent.decide.campaigns import CapCheck
 from edge_agent.agent.decide.context import EvalContext, HistoryEntry
 from edge_agent.agent.decide.facts import device_info, traffic_source
+from edge_agent.agent.decide.profile import affinity, cap_check, cart_facts, profile_facts
 from edge_agent.agent.decide.recommend import Recommender
+from edge_agent.agent.decide.segments import SegmentCache
 from edge_agent.agent.wire import Envelope, parse_json, parse_request
 from edge_agent.clock import Clock
 from edge_agent.config.settings import Settings
@@ -36,6 +39,10 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def _local_tz(name: str | None) -> tzinfo | None:
     return ZoneInfo(name) if name else None
+
+
+# Routes whose decisions are subject to frequency caps: they read the cap counts in their write.
+_CAPPED_KINDS = frozenset({"visit", "event", "choose"})
 
 
 class Services:
@@ -88,6 +95,7 @@ class Services:
         want_assignments: bool = False,
     ) -> Snapshot:
         ctx = env.ctx.model_dump(by_alias=True, exclude_none=True)
+        now = self.clock.now()
         req = TrackRequest(
             kind=kind,
             sec=env.sec,
@@ -107,11 +115,21 @@ class Services:
             history_types=loaded.compiled.history_types,
             want_counters=env.options.is_return_counter,
             want_assignments=want_assignments,
+            cap_day_start=self.day_start(now) if kind in _CAPPED_KINDS else None,
         )
-        now = self.clock.now()
         return await self.db.write(lambda conn: track(conn, req, now, self.policy))
 
     # -- decisions -----------------------------------------------------------------------------------
+
+    def day_start(self, now: float) -> float:
+        """The start of ``now``'s calendar day in ``decision.timezone`` (per-day caps)."""
+        local = datetime.fromtimestamp(now, self.tz)  # naive local time when no zone is configured
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    @staticmethod
+    def caps(snap: Snapshot) -> CapCheck:
+        """The frequency-cap check for this request, from the counts read in its write."""
+        return cap_check(snap.state.caps)
 
     def context(self, snap: Snapshot, env: Envelope, loaded: LoadedBundle) -> EvalContext:
         now = self.clock.now()
@@ -142,12 +160,12 @@ class Services:
             profile={
                 "visits": ident.visits,
                 "daysSinceFirstSeen": math.floor(max(0.0, now - ident.first_seen) / 86400),
+                **profile_facts(snap.state, now),
             },
-            cart={},
+            cart=cart_facts(snap.state),
             history=[HistoryEntry(h.type, h.at, h.event, h.ctx) for h in snap.history],
         )
-        segments = SegmentCache(loaded, ctx)
-        ctx.segments = segments.member
+        SegmentCache.attach(loaded.compiled.segments, loaded.compiled.list_dependent, ctx)
         return ctx
 
     # -- output --------------------------------------------------------------------------------------
@@ -164,11 +182,9 @@ class Services:
     def user_info(self, snap: Snapshot, ctx: EvalContext) -> dict[str, Any]:
         ident = snap.identity
         loaded = self.bundles.current
-        segment_ids = (
-            []
-            if loaded is None
-            else [s for s in loaded.compiled.segments if ctx.segments and ctx.segments(s)]
-        )
+        listed = ctx.segment_list() if callable(ctx.segment_list) else ctx.segment_list
+        segment_ids = list(listed or [])
+        catalog = loaded.compiled.catalog if loaded is not None else {}
         geo = self.settings.geo
         info: dict[str, Any] = {
             "attributes": ident.attributes,
@@ -186,34 +202,9 @@ class Services:
                     "cityId": geo.city_id,
                 },
                 "isNew": ident.is_new,
-                "affinity": {},
+                "affinity": affinity(snap.state, catalog, ctx.now),
             },
         }
         if ident.custom is not None:
             info["custom"] = ident.custom
         return info
-
-
-class SegmentCache:
-    """Segment membership for one request, each segment evaluated at most once (and cycles are false)."""
-
-    def __init__(self, loaded: LoadedBundle, ctx: EvalContext) -> None:
-        self._predicates = loaded.compiled.segments
-        self._ctx = ctx
-        self._memo: dict[str, bool] = {}
-        self._active: set[str] = set()
-
-    def member(self, segment_id: str) -> bool:
-        known = self._memo.get(segment_id)
-        if known is not None:
-            return known
-        predicate = self._predicates.get(segment_id)
-        if predicate is None or segment_id in self._active:
-            return False
-        self._active.add(segment_id)
-        try:
-            result = bool(predicate(self._ctx))
-        finally:
-            self._active.discard(segment_id)
-        self._memo[segment_id] = result
-        return result

@@ -1,4 +1,9 @@
-"""Decisions made by /choose and the sticky variation assignments behind them."""
+"""Decisions made by /choose, the sticky variation assignments behind them, and what frequency caps count.
+
+A decision is keyed by ``(decisionId, campaignId)``; its contents by ``(decisionId, contentId)``, which is
+how an engagement hit (which carries only those two ids) finds its decision. ``impressed_at`` is set by the
+decision's first ``impression``/``visible_impression`` hit and never moved afterwards.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +55,58 @@ def decision_exists(conn: sqlite3.Connection, decision_id: str) -> bool:
     )
 
 
+def engagement_hit(
+    conn: sqlite3.Connection, decision_id: str, content_id: str, impression: bool, now: float
+) -> bool:
+    """Join a hit to its decision; an impression hit marks the decision impressed (first hit only).
+
+    Returns whether the hit belongs to a known decision: by ``(decisionId, contentId)`` when the hit names
+    a content, else by ``decisionId`` alone.
+    """
+    if not content_id:
+        return decision_exists(conn, decision_id)
+    row = conn.execute(
+        "SELECT campaign_id FROM decision_contents WHERE decision_id = ? AND content_id = ?",
+        (decision_id, content_id),
+    ).fetchone()
+    if row is None:
+        return False
+    if impression:
+        conn.execute(
+            "UPDATE decisions SET impressed_at = ? "
+            "WHERE decision_id = ? AND campaign_id = ? AND impressed_at IS NULL",
+            (now, decision_id, row["campaign_id"]),
+        )
+    return True
+
+
+@dataclass(slots=True, frozen=True)
+class CapCounts:
+    """One campaign's decisions and impressed decisions for a profile: in all, this session, today."""
+
+    decisions: int = 0
+    session_decisions: int = 0
+    day_decisions: int = 0
+    impressions: int = 0
+    session_impressions: int = 0
+    day_impressions: int = 0
+
+
+def cap_counts(conn: sqlite3.Connection, uid: str, ses: str, day_start: float) -> dict[str, CapCounts]:
+    """campaign id → :class:`CapCounts` for every campaign the profile has decisions of.
+
+    A decision counts for the session it was made in; a decision counts on the day it was made, an
+    impression on the day of its first impression hit.
+    """
+    rows = conn.execute(
+        "SELECT campaign_id, COUNT(*), TOTAL(ses = ?1), TOTAL(at >= ?2), COUNT(impressed_at), "
+        "TOTAL(impressed_at IS NOT NULL AND ses = ?1), TOTAL(impressed_at >= ?2) "
+        "FROM decisions WHERE uid = ?3 GROUP BY campaign_id",
+        (ses, day_start, uid),
+    )
+    return {row[0]: CapCounts(*(int(n) for n in tuple(row)[1:])) for row in rows}
+
+
 def assignments_for(conn: sqlite3.Connection, uid: str) -> dict[str, str]:
     """experience id → variation id already assigned to this profile."""
     return {
@@ -59,9 +116,15 @@ def assignments_for(conn: sqlite3.Connection, uid: str) -> dict[str, str]:
 
 
 def assign(conn: sqlite3.Connection, uid: str, experience_id: str, variation_id: str, now: float) -> None:
-    """First assignment wins: a later call never moves a profile to another variation."""
+    """Store the profile's variation of an experience.
+
+    Callers assign only when the profile has no stored variation, or when its stored variation is no longer
+    in the bundle; that is the one case an assignment is replaced. Weight changes never reach here, so a
+    profile keeps its variation when weights change.
+    """
     conn.execute(
-        "INSERT OR IGNORE INTO assignments (uid, experience_id, variation_id, assigned_at) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT INTO assignments (uid, experience_id, variation_id, assigned_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(uid, experience_id) DO UPDATE SET variation_id = excluded.variation_id, "
+        "assigned_at = excluded.assigned_at",
         (uid, experience_id, variation_id, now),
     )

@@ -139,3 +139,21 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     pending = [m.name for m in migrations.pending(db)]
     migrations.apply(db)
     return pending
+
+
+@migrations()
+def m003_profile_state(db: sqlite_utils.Database) -> None:
+    """Cart, purchases and product affinity per profile, kept as events arrive (``storage/profile_state``)."""
+    db.executescript(
+        """
+        CREATE TABLE profile_state (
+            uid TEXT PRIMARY KEY,
+            cart TEXT NOT NULL DEFAULT '[]',
+            purchase_value REAL NOT NULL DEFAULT 0,
+            purchases INTEGER NOT NULL DEFAULT 0,
+            last_purchase_at REAL,
+            affinity TEXT NOT NULL DEFAULT '{}',
+            updated_at REAL NOT NULL
+        );
+        """
+    )

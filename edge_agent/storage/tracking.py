@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from edge_agent.storage import decisions, history, outbox, profiles
+from edge_agent.storage import decisions, history, outbox, profile_state, profiles
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy
 
 Kind = Literal["visit", "event", "choose", "user", "strategy"]
@@ -52,6 +52,7 @@ class Snapshot:
     assignments: dict[str, str] = field(default_factory=dict)
     counters: dict[str, int] | None = None
     queued: list[outbox.Queued] = field(default_factory=list)
+    state: profile_state.ProfileState = field(default_factory=profile_state.ProfileState)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class TrackRequest:
     history_types: frozenset[str] = frozenset()
     want_counters: bool = False
     want_assignments: bool = False
+    cap_day_start: float | None = None  # start of the local day: read frequency-cap counts too
 
 
 def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str, Any]:
@@ -106,6 +108,9 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
                 conn, uid=identity.uid, ses=identity.ses, type=event["type"], at=at, event=event, ctx=req.ctx
             )
         profiles.count_events(conn, identity, len(req.events))
+    snap.state = profile_state.advance(
+        conn, identity, req.kind, req.events, req.ctx, now, cap_day_start=req.cap_day_start
+    )
     queue_it = req.kind in ("visit", "event") or (
         req.kind == "user" and (req.identity.attributes or req.identity.custom)
     )

@@ -97,3 +97,11 @@ def test_configuration_doc_is_current_and_covers_every_field() -> None:
             continue
         for sub in sub_fields:
             assert f"`{name}.{sub}`" in text
+
+
+def test_unknown_time_zone_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(overrides={"decision": {"timezone": "Mars/Olympus_Mons"}})
+    assert info.value.lines == ["config error: decision.timezone: unknown time zone 'Mars/Olympus_Mons'"]
+    moscow = load_settings(overrides={"decision": {"timezone": "Europe/Moscow"}})
+    assert moscow.decision.timezone == "Europe/Moscow"

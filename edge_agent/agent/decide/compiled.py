@@ -13,7 +13,8 @@ from typing import Any
 
 from edge_agent.agent.decide.conditions import Predicate, compile_condition
 from edge_agent.agent.decide.content import ContentTemplate
-from edge_agent.storage.bundles import Bundle, Campaign, Strategy
+from edge_agent.agent.decide.segments import segment_graph
+from edge_agent.storage.bundles import Bundle, Campaign, Frequency, Strategy
 
 
 def _ts(value: str | None) -> float | None:
@@ -68,6 +69,25 @@ class CompiledTrigger:
 
 
 @dataclass(slots=True, frozen=True)
+class FrequencyCaps:
+    """A campaign's caps (None = no cap) and what they count: impressed decisions or all decisions."""
+
+    per_user: int | None
+    per_session: int | None
+    per_day: int | None
+    on_impression: bool
+
+    @staticmethod
+    def of(frequency: Frequency) -> FrequencyCaps | None:
+        """None when the campaign has no cap at all, so the common case costs nothing per request."""
+        if frequency.per_user is None and frequency.per_session is None and frequency.per_day is None:
+            return None
+        return FrequencyCaps(
+            frequency.per_user, frequency.per_session, frequency.per_day, frequency.count_on == "impression"
+        )
+
+
+@dataclass(slots=True, frozen=True)
 class CompiledCampaign:
     campaign_id: str
     order: int
@@ -81,6 +101,7 @@ class CompiledCampaign:
     triggers: tuple[CompiledTrigger, ...]
     experiences: tuple[CompiledExperience, ...]
     source: Campaign
+    caps: FrequencyCaps | None = None
 
     def in_window(self, now: float) -> bool:
         if not self.active:
@@ -107,6 +128,7 @@ class CompiledBundle:
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
+    list_dependent: frozenset[str] = frozenset()  # segments that depend on user.segments (segments.py)
 
 
 def _ranked(campaigns: list[CompiledCampaign]) -> tuple[CompiledCampaign, ...]:
@@ -175,6 +197,7 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
                 ),
                 experiences=tuple(experiences),
                 source=c,
+                caps=FrequencyCaps.of(c.frequency),
             )
         )
     by_selector: dict[str, list[CompiledCampaign]] = {}
@@ -184,7 +207,7 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
             by_selector.setdefault(compiled.selector, []).append(compiled)
         if compiled.group is not None:
             by_group.setdefault(compiled.group, []).append(compiled)
-    raw_conditions = [s.condition for s in bundle.segments] + [c.source.audience for c in campaigns]
+    raw_conditions = [s.condition for s in bundle.segments] + [x.source.audience for x in campaigns]
     raw_conditions += [t.condition for c in bundle.campaigns for t in c.triggers]
     raw_conditions += [e.audience for c in bundle.campaigns for e in c.experiences]
     windows: dict[str, float] = {}
@@ -204,4 +227,5 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         catalog={i.product_id: i.model_dump(by_alias=True) for i in bundle.catalog},
         history_days=max(windows.values(), default=0.0),
         history_types=frozenset(windows),
+        list_dependent=segment_graph(bundle.segments),
     )

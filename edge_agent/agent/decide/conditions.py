@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from edge_agent.agent.decide.context import EvalContext
-from edge_agent.agent.decide.operators import Test, build_test, is_number
+from edge_agent.agent.decide.operators import Test, build_test
 from edge_agent.storage.conditions import FIXED_PATHS, KEYED_PREFIXES, condition_issues, kind_of
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ def _count(node: dict[str, Any], loc: str) -> Predicate:
     """Entries of ``count.event`` type with ``at >= now - withinDays`` that satisfy ``where``, then op/value.
 
     Entries dated after ``now`` (a device clock running ahead) still count: they are recent by any reading.
+    Entries come from the context's :class:`HistoryIndex`, so only the type's entries in the window are read.
     """
     spec = node["count"]
     event_type: str = spec["event"]
@@ -133,19 +134,17 @@ def _count(node: dict[str, Any], loc: str) -> Predicate:
 
     def predicate(context: EvalContext) -> bool:
         try:
-            cutoff = context.now - window
+            entries = context.indexed_history().since(event_type, context.now - window)
+            if where is None:
+                return test(len(entries))
             # One scratch copy whose event/ctx are swapped per entry: cheaper than a copy per entry.
-            scratch = dataclasses.replace(context) if where is not None else context
+            scratch = dataclasses.replace(context)
             matched = 0
-            for entry in context.history:
-                if entry.type != event_type or not is_number(entry.at) or entry.at < cutoff:
-                    continue
-                if where is not None:
-                    scratch.event = entry.event if isinstance(entry.event, dict) else None
-                    scratch.ctx = entry.ctx if isinstance(entry.ctx, dict) else {}
-                    if not where(scratch):
-                        continue
-                matched += 1
+            for entry in entries:
+                scratch.event = entry.event if isinstance(entry.event, dict) else None
+                scratch.ctx = entry.ctx if isinstance(entry.ctx, dict) else {}
+                if where(scratch):
+                    matched += 1
             return test(matched)
         except Exception:
             logger.warning("count condition %s failed on unexpected data; treated as false", loc or "(root)")
@@ -177,6 +176,8 @@ def _dig(value: Any, parts: tuple[str, ...]) -> Any:
 
 def _segment_list(context: EvalContext) -> list[str] | None:
     segments = context.segment_list
+    if callable(segments):  # computed on first use (a per-request cache)
+        segments = segments()
     # Operators treat only lists as lists; a str is a Sequence too but not a list of ids.
     return list(segments) if isinstance(segments, list | tuple) else None
 

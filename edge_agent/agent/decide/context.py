@@ -8,8 +8,10 @@ leave out whatever it does not know.
 from __future__ import annotations
 
 import dataclasses
+import math
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +26,43 @@ class HistoryEntry:
     ctx: dict[str, Any]  # the request ctx the entry came with
 
 
+class HistoryIndex:
+    """A history grouped by type, each group in time order, so a ``count`` reads only its own type's entries
+    inside its window (a binary search for the window's start) instead of the whole history.
+
+    Entries whose time is not a finite number are left out: they belong to no window.
+    """
+
+    __slots__ = ("_groups", "source")
+
+    def __init__(self, history: Sequence[HistoryEntry]) -> None:
+        self.source = history  # what the index was built from: a context with another history rebuilds it
+        groups: dict[str, list[HistoryEntry]] = {}
+        for entry in history:
+            at = entry.at
+            if isinstance(at, int | float) and not isinstance(at, bool) and math.isfinite(at):
+                groups.setdefault(entry.type, []).append(entry)
+        self._groups: dict[str, tuple[list[float], list[HistoryEntry]]] = {}
+        for kind, entries in groups.items():
+            entries.sort(key=lambda entry: entry.at)  # the storage returns them in order: a linear pass
+            self._groups[kind] = ([entry.at for entry in entries], entries)
+
+    def since(self, kind: str, cutoff: float) -> list[HistoryEntry]:
+        """The entries of type ``kind`` at or after ``cutoff``, oldest first."""
+        group = self._groups.get(kind)
+        if group is None:
+            return []
+        times, entries = group
+        return entries[bisect_left(times, cutoff) :]
+
+
 @dataclass(slots=True)
 class EvalContext:
     """Everything a condition path can reach; see bundle.md §2 for each path's meaning.
 
     ``segments`` answers ``{"segment": id}``; ``segment_list`` is what the ``user.segments`` path reads (a
-    membership callable cannot be enumerated). Either may be None: then the profile is in no segment and
+    membership callable cannot be enumerated): the ids, or a callable returning them, so a request that never
+    reads the path never evaluates every segment. Either may be None: then the profile is in no segment and
     ``user.segments`` is missing.
     """
 
@@ -46,7 +79,16 @@ class EvalContext:
     event: dict[str, Any] | None = None  # inside EVENT triggers and count.where (for event entries)
     item: dict[str, Any] | None = None  # inside strategy filters
     segments: Callable[[str], bool] | None = None  # membership test for {"segment": id}; None = not a member
-    segment_list: Sequence[str] | None = None  # the profile's segment ids, for the user.segments path
+    segment_list: Sequence[str] | Callable[[], Sequence[str]] | None = None  # for the user.segments path
+    # Built on the first count condition of a request and shared by the copies made from this context.
+    history_index: HistoryIndex | None = field(default=None, repr=False)
+
+    def indexed_history(self) -> HistoryIndex:
+        """The index of ``history`` (built once per history, then cached on this context)."""
+        index = self.history_index
+        if index is None or index.source is not self.history:
+            index = self.history_index = HistoryIndex(self.history)
+        return index
 
     def with_event(self, event: dict[str, Any] | None) -> EvalContext:
         """A copy whose ``event.*`` paths read ``event`` (an EVENT trigger's event item)."""

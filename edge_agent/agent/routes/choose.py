@@ -28,6 +28,7 @@ async def choose(request: web.Request) -> web.Response:
         sec=req.sec,
         base_url=svc.base_url,
         assignments=snap.assignments,
+        caps=svc.caps(snap),
         products=svc.recommender,
     )
     result = chooser.choose(req.data)

@@ -2,6 +2,8 @@
 
 The same ``(type, decisionId, contentId, slotId)`` within 5 s counts once (Android and iOS fire close
 twice). A hit for a decision the agent does not know is still recorded, flagged — never lose a hit.
+The first ``impression``/``visible_impression`` hit of a decision's content marks the decision impressed,
+which is what ``countOn: impression`` frequency caps count.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import sqlite3
 
 from aiohttp import web
 
+from edge_agent.agent.decide.content import IMPRESSION_CODES
 from edge_agent.agent.keys import metrics_key
 from edge_agent.agent.routes.common import services
 from edge_agent.errors import ParameterError
 from edge_agent.storage import engagements, outbox
-from edge_agent.storage.decisions import decision_exists
+from edge_agent.storage.decisions import engagement_hit
 from edge_agent.storage.engagements import Hit
 
 
@@ -48,7 +51,10 @@ async def engagement(request: web.Request) -> web.Response:
     def write(conn: sqlite3.Connection) -> bool:
         if engagements.is_duplicate(conn, hit, now):
             return False
-        engagements.record(conn, hit, now, known_decision=decision_exists(conn, hit.decision_id))
+        # A product slot's hit is about the product, not an impression of the content.
+        impression = hit.type in IMPRESSION_CODES and not hit.slot_id
+        known = engagement_hit(conn, hit.decision_id, hit.content_id, impression, now)
+        engagements.record(conn, hit, now, known_decision=known)
         outbox.enqueue(conn, sec=sec, method="GET", path="/engagement", body=hit.query, uid=uid, now=now)
         return True
 

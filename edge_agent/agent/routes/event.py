@@ -25,6 +25,11 @@ async def event(request: web.Request) -> web.Response:
     snap = await svc.track("event", "/event", raw, req, loaded=loaded, events=events)
     ctx = svc.context(snap, req, loaded)
     campaigns = triggered(
-        loaded.compiled, ctx, "EVENT", events=events, limit=svc.settings.decision.max_campaigns
+        loaded.compiled,
+        ctx,
+        "EVENT",
+        events=events,
+        caps=svc.caps(snap),
+        limit=svc.settings.decision.max_campaigns,
     )
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})

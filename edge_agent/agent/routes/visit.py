@@ -16,5 +16,11 @@ async def visit(request: web.Request) -> web.Response:
     loaded = active_bundle(request)
     snap = await svc.track("visit", "/visit", raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
-    campaigns = triggered(loaded.compiled, ctx, "PAGELOAD", limit=svc.settings.decision.max_campaigns)
+    campaigns = triggered(
+        loaded.compiled,
+        ctx,
+        "PAGELOAD",
+        caps=svc.caps(snap),
+        limit=svc.settings.decision.max_campaigns,
+    )
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})

@@ -1,0 +1,198 @@
+"""One request's decision, in-process: 200 campaigns and 50 segments against a realistic profile.
+
+Usage: python bench/decide.py [--iterations 2000] [--history 300] [--seed 7]
+
+Each iteration does what a ``/choose`` with user info does after its write: build the EvalContext from the
+Snapshot (``Services.context``), list the profile's segments (UserInfo), find the PAGELOAD campaigns of the
+page (``triggered`` with caps) and answer four ``/choose`` items (two selectors, a campaignId, a group).
+SQLite is not involved: the write is measured by ``bench/ingest.py``. Prints the median and p95 in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_agent.agent.bundles import BundleHolder, LoadedBundle, compile_checked
+from edge_agent.agent.decide.campaigns import Chooser, triggered
+from edge_agent.agent.services import Services
+from edge_agent.agent.wire import ChooseRequest, parse_request
+from edge_agent.clock import ManualClock
+from edge_agent.config.settings import load_settings
+from edge_agent.storage.bundles import parse_bundle
+from edge_agent.storage.database import Database
+from edge_agent.storage.decisions import CapCounts
+from edge_agent.storage.profile_state import CartLine, ProfileState
+from edge_agent.storage.profiles import Identity
+from edge_agent.storage.tracking import HistoryItem, Snapshot
+
+NOW = 1_790_000_000.0
+DAY = 86_400.0
+PAGES = ["HOMEPAGE", "PRODUCT", "CATEGORY", "CART", "SEARCH", "OTHER"]
+EVENTS = ["add-to-cart-v1", "purchase-v1", "add-to-wishlist-v1", "tap", "search"]
+PRODUCTS = [f"sku-{i}" for i in range(500)]
+
+
+def leaf(rng: random.Random, segments: int) -> dict[str, Any]:
+    """One random condition of the kinds real bundles use, ``count`` included."""
+    kind = rng.randrange(9)
+    if kind == 0:
+        return {"attr": "ctx.type", "op": "in", "value": rng.sample(PAGES, 2)}
+    if kind == 1:
+        return {"attr": "user.attributes.tier", "op": "eq", "value": rng.choice(["gold", "silver"])}
+    if kind == 2:
+        return {"attr": "session.pageviews", "op": "gte", "value": rng.randrange(1, 6)}
+    if kind == 3:
+        return {"attr": "cart.value", "op": "between", "value": [0, rng.randrange(50, 500)]}
+    if kind == 4:
+        return {"attr": "device.type", "op": "eq", "value": rng.choice(["mobile", "tablet"])}
+    if kind == 5 and segments:
+        return {"segment": f"seg_{rng.randrange(segments)}"}
+    if kind == 6:
+        return {"attr": "time.hour", "op": "between", "value": sorted(rng.sample(range(24), 2))}
+    where = {"attr": "ctx.type", "op": "eq", "value": "PRODUCT"} if rng.random() < 0.5 else None
+    count: dict[str, Any] = {"event": rng.choice(["visit", *EVENTS]), "withinDays": rng.choice([7, 30, 90])}
+    if where is not None and count["event"] == "visit":
+        count["where"] = where
+    return {"count": count, "op": "gte", "value": rng.randrange(1, 4)}
+
+
+def condition(rng: random.Random, segments: int) -> dict[str, Any]:
+    parts = [leaf(rng, segments) for _ in range(rng.randrange(1, 4))]
+    return parts[0] if len(parts) == 1 else {rng.choice(["all", "any"]): parts}
+
+
+def generate_bundle(rng: random.Random, n_campaigns: int = 200, n_segments: int = 50) -> dict[str, Any]:
+    # A segment refers only to earlier segments, so the references never form a cycle.
+    segments = [{"segmentId": f"seg_{i}", "condition": condition(rng, i)} for i in range(n_segments)]
+    campaigns = []
+    for i in range(n_campaigns):
+        variations = [
+            {"variationId": f"var_{i}_{v}", "weight": 50, "control": v == 1 and i % 4 == 0,
+             "contents": [] if v == 1 and i % 4 == 0 else [
+                 {"contentId": f"cnt_{i}_{v}", "deliveryMethod": "modal", "contentType": "native",
+                  "variables": {"elements": [{"type": "text", "text": f"campaign {i}"},
+                                             {"type": "button", "onClick": {"action": "follow_url"}}]}}]}
+            for v in range(2)
+        ]  # fmt: skip
+        campaign: dict[str, Any] = {
+            "campaignId": f"cmp_{i}",
+            "priority": rng.randrange(10),
+            "audience": condition(rng, n_segments) if rng.random() < 0.7 else None,
+            "experiences": [{"experienceId": f"exp_{i}", "variations": variations}],
+        }
+        if i % 3 == 0:
+            campaign["triggers"] = [{"type": "PAGELOAD", "condition": condition(rng, n_segments)}]
+        elif i % 3 == 1:
+            campaign["triggers"] = [{"type": "EVENT", "events": [rng.choice(EVENTS)]}]
+        if i % 4 == 0:
+            campaign["selector"] = f"sel_{i % 40}"
+        if i % 10 == 5:
+            campaign["group"] = f"grp_{i % 3}"
+        if i % 5 == 0:
+            campaign["frequency"] = {"perUser": 3, "perSession": 1, "countOn": "decision"}
+        campaigns.append(campaign)
+    return {"schema": 1, "version": "bench-1", "segments": segments, "campaigns": campaigns}
+
+
+def generate_snapshot(rng: random.Random, history: int) -> Snapshot:
+    identity = Identity(
+        uid="6a09e770c6e093f77eeb982b", ses="b5c0e8a6-0d0b-4a47-9e0c-6f2f5d0d3c11", custom=None,
+        attributes={"tier": "gold", "app_version": "2.3.0"}, central_uid=None, first_seen=NOW - 120 * DAY,
+        is_new=False, new_profile=False, new_session=False, session_started_at=NOW - 300,
+        traffic_source="Direct", visits=history // 2, session_pageviews=4, session_events=2,
+    )  # fmt: skip
+    items = []
+    for _ in range(history):
+        at = NOW - rng.random() * 90 * DAY
+        if rng.random() < 0.6:
+            page = rng.choice(PAGES)
+            data = [rng.choice(PRODUCTS)] if page == "PRODUCT" else []
+            items.append(HistoryItem("visit", at, {}, {"type": page, "data": data}))
+        else:
+            kind = rng.choice(EVENTS)
+            items.append(HistoryItem(kind, at, {"type": kind, "value": 10.0}, {"type": "CART"}))
+    items.sort(key=lambda h: h.at)
+    state = ProfileState(
+        cart=[CartLine(rng.choice(PRODUCTS), 1, 19.9) for _ in range(3)],
+        purchase_value=420.0,
+        purchases=4,
+        last_purchase_at=NOW - 12 * DAY,
+        affinity={p: (rng.random() * 5, NOW - rng.random() * 30 * DAY) for p in rng.sample(PRODUCTS, 60)},
+        caps={f"cmp_{i}": CapCounts(1, 1, 1, 0, 0, 0) for i in range(0, 200, 15)},
+    )
+    assignments = {f"exp_{i}": f"var_{i}_0" for i in range(0, 200, 7)}
+    return Snapshot(identity=identity, history=items, assignments=assignments, state=state)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=300, help="history entries of the profile")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    model, _ = parse_bundle(generate_bundle(rng))
+    loaded = LoadedBundle(compile_checked(model), model.version, "bench", NOW)
+    settings = load_settings(overrides={"storage": {"path": Path("/nonexistent/bench.db")}})
+    clock = ManualClock(NOW)
+    holder = BundleHolder()
+    holder.set(loaded)
+    svc = Services(settings, Database(settings.storage.path), holder, clock)
+    snap = generate_snapshot(rng, args.history)
+    env = parse_request(
+        ChooseRequest,
+        {
+            "sec": "6819e7c0d7303f0f6b0ef263",
+            "user": {"uid": snap.identity.uid, "ses": snap.identity.ses},
+            "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": "dev-1"},
+            "ctx": {"type": "HOMEPAGE", "data": [], "location": "app://home"},
+            "options": {"isReturnUserInfo": True},
+            "data": [
+                {"selector": "sel_4"},
+                {"selector": "sel_8"},
+                {"campaignId": "cmp_12"},
+                {"group": "grp_0"},
+            ],
+        },
+    )
+
+    def once() -> tuple[int, int, int]:
+        ctx = svc.context(snap, env, loaded)
+        info = svc.user_info(snap, ctx)
+        fired = triggered(loaded.compiled, ctx, "PAGELOAD", caps=svc.caps(snap), limit=1)
+        chooser = Chooser(
+            bundle=loaded.compiled, ctx=ctx, sec=env.sec, base_url=svc.base_url,
+            assignments=dict(snap.assignments), caps=svc.caps(snap),
+        )  # fmt: skip
+        result = chooser.choose(env.data)
+        return len(info["segments"]), len(fired), len(result.entries)
+
+    segments, fired, entries = once()  # warm-up: the user-agent parser loads its rules here
+    for _ in range(50):
+        once()
+    timings = []
+    for _ in range(args.iterations):
+        start = time.perf_counter()
+        once()
+        timings.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    p95 = timings[int(len(timings) * 0.95) - 1]
+    print(
+        f"decide: {len(loaded.compiled.campaigns)} campaigns, {len(loaded.compiled.segments)} segments, "
+        f"{args.history} history entries; member of {segments} segments, {fired} PAGELOAD campaign(s), "
+        f"{entries} /choose entries"
+    )
+    print(f"median {statistics.median(timings):.3f} ms, p95 {p95:.3f} ms over {args.iterations} iterations")
+
+
+if __name__ == "__main__":
+    main()

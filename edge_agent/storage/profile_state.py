@@ -1,0 +1,265 @@
+"""What decisioning knows about a profile beyond its identity: the cart, purchases, product affinity and the
+frequency-cap counts of its decisions.
+
+The state is kept incrementally in the ``profile_state`` table: :func:`advance` runs on the writer thread
+from ``tracking.track``, in the same transaction that records the visit or events, so conditions never see
+a cart that disagrees with the history. Nothing here is recomputed from the history on a request.
+
+Cart (bundle.md §2): ``add-to-cart-v1``/``remove-from-cart-v1`` with a ``cart`` list take it as the cart
+after the change; without one they add/remove ``quantity`` (default 1; a remove without quantity drops the
+line) of ``productId`` priced at ``value / quantity`` — ``value`` is read as the line's total, as the SDKs'
+own examples send it. ``sync-cart-v1`` replaces the cart with its ``cart`` (no ``cart``: unchanged);
+``purchase-v1`` empties it. Unknown prices count 0.
+
+Affinity: a per-product score that halves every :data:`AFFINITY_HALF_LIFE_DAYS`; a product view (``/visit``
+with ``ctx.type == "PRODUCT"``, product ``ctx.data[0]``) adds 1, an add to cart 3 and each purchased product
+5 (:data:`AFFINITY_WEIGHTS`). Scores are kept per product, not per category or brand, so a catalog update
+re-maps them; the agent sums them per catalog attribute when it answers ``details.affinity``.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from edge_agent.storage.decisions import CapCounts, cap_counts
+from edge_agent.storage.profiles import Identity
+
+AFFINITY_HALF_LIFE_DAYS = 30.0
+AFFINITY_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+# Most products kept per profile; the lowest scores go first. Bounds the row and the read.
+MAX_AFFINITY_PRODUCTS = 200
+
+_HALF_LIFE_S = AFFINITY_HALF_LIFE_DAYS * 86_400.0
+
+
+@dataclass(slots=True)
+class CartLine:
+    product_id: str
+    quantity: float
+    item_price: float
+
+
+@dataclass(slots=True)
+class ProfileState:
+    """The profile's decisioning state as of the end of the current write."""
+
+    cart: list[CartLine] = field(default_factory=list)
+    purchase_value: float = 0.0
+    purchases: int = 0
+    last_purchase_at: float | None = None
+    affinity: dict[str, tuple[float, float]] = field(default_factory=dict)  # productId → (score, as of)
+    caps: dict[str, CapCounts] = field(default_factory=dict)  # campaignId → counts (when asked for)
+
+    @property
+    def cart_value(self) -> float:
+        return sum(line.quantity * line.item_price for line in self.cart)
+
+    @property
+    def cart_items(self) -> float:
+        return sum(line.quantity for line in self.cart)
+
+
+def decayed(score: float, since: float, now: float) -> float:
+    """``score`` as of ``since`` decayed to ``now`` (never grows when ``now`` is earlier)."""
+    return float(score * 0.5 ** (max(0.0, now - since) / _HALF_LIFE_S))
+
+
+def advance(
+    conn: sqlite3.Connection,
+    identity: Identity,
+    kind: str,
+    events: list[dict[str, Any]],
+    ctx: dict[str, Any],
+    now: float,
+    *,
+    cap_day_start: float | None = None,
+) -> ProfileState:
+    """Apply one request's visit or events to the profile's state, store it if it changed, and return it.
+
+    ``events`` must already carry ``eventTime`` (``track`` fills it in). With ``cap_day_start`` (the start of
+    the local calendar day) the per-campaign cap counts of the profile's decisions are read too.
+    """
+    row = conn.execute("SELECT * FROM profile_state WHERE uid = ?", (identity.uid,)).fetchone()
+    state = _from_row(row) if row is not None else ProfileState()
+    changed = False
+    if kind == "visit":
+        changed = _apply_visit(state, ctx, now)
+    elif kind == "event":
+        for event in events:
+            changed = _apply_event(state, event, _event_time(event, now)) or changed
+    if changed:
+        _store(conn, identity.uid, state, now)
+    if cap_day_start is not None:
+        state.caps = cap_counts(conn, identity.uid, identity.ses, cap_day_start)
+    return state
+
+
+# --- applying -----------------------------------------------------------------------------------------------
+
+
+def _apply_visit(state: ProfileState, ctx: dict[str, Any], now: float) -> bool:
+    data = ctx.get("data")
+    if ctx.get("type") != "PRODUCT" or not isinstance(data, list) or not data:
+        return False
+    product_id = _product_id(data[0])
+    if product_id is None:
+        return False
+    _boost(state, product_id, AFFINITY_WEIGHTS["view"], now)
+    return True
+
+
+def _apply_event(state: ProfileState, event: dict[str, Any], at: float) -> bool:
+    kind = event.get("type")
+    if kind == "purchase-v1":
+        lines = _lines(event.get("cart")) or []
+        value = _num(event.get("value"))
+        state.purchase_value += value if value is not None else sum(x.quantity * x.item_price for x in lines)
+        state.purchases += 1
+        state.last_purchase_at = at if state.last_purchase_at is None else max(state.last_purchase_at, at)
+        state.cart = []
+        single = _product_id(event.get("productId"))
+        purchased = [x.product_id for x in lines] or ([single] if single is not None else [])
+        for bought in dict.fromkeys(purchased):
+            _boost(state, bought, AFFINITY_WEIGHTS["purchase"], at)
+        return True
+    if kind == "sync-cart-v1":
+        synced = _lines(event.get("cart"))
+        if synced is None:
+            return False
+        state.cart = synced
+        return True
+    if kind not in ("add-to-cart-v1", "remove-from-cart-v1"):
+        return False
+    product_id = _product_id(event.get("productId"))
+    if kind == "add-to-cart-v1" and product_id is not None:
+        _boost(state, product_id, AFFINITY_WEIGHTS["cart"], at)
+    after = _lines(event.get("cart"))
+    if after is not None:
+        state.cart = after
+    elif product_id is not None:
+        quantity = _num(event.get("quantity"))
+        quantity = quantity if quantity is not None and quantity > 0 else None
+        if kind == "add-to-cart-v1":
+            _add(state.cart, product_id, quantity or 1.0, _num(event.get("value")))
+        else:
+            _remove(state.cart, product_id, quantity)
+    return after is not None or product_id is not None
+
+
+def _add(cart: list[CartLine], product_id: str, quantity: float, value: float | None) -> None:
+    price = value / quantity if value is not None else None
+    for line in cart:
+        if line.product_id == product_id:
+            line.quantity += quantity
+            if price is not None:
+                line.item_price = price
+            return
+    cart.append(CartLine(product_id, quantity, price or 0.0))
+
+
+def _remove(cart: list[CartLine], product_id: str, quantity: float | None) -> None:
+    for line in cart:
+        if line.product_id == product_id:
+            line.quantity = 0 if quantity is None else line.quantity - quantity
+    cart[:] = [line for line in cart if line.quantity > 0]
+
+
+def _boost(state: ProfileState, product_id: str, weight: float, at: float) -> None:
+    score, since = state.affinity.get(product_id, (0.0, at))
+    ref = max(since, at)
+    state.affinity[product_id] = (decayed(score, since, ref) + decayed(weight, at, ref), ref)
+    if len(state.affinity) > MAX_AFFINITY_PRODUCTS:
+        weakest = min(state.affinity, key=lambda pid: decayed(*state.affinity[pid], at))
+        del state.affinity[weakest]
+
+
+# --- parsing the tolerant wire values ----------------------------------------------------------------------
+
+
+def _num(value: Any) -> float | None:
+    """A finite JSON number as a float; anything else (booleans included) is None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _product_id(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    number = _num(value)  # Android may send numeric-looking ids as numbers
+    if number is not None:
+        return str(int(number)) if number.is_integer() else str(number)
+    return None
+
+
+def _lines(value: Any) -> list[CartLine] | None:
+    """A wire ``cart`` as lines (repeated products merged); None when it is not a list."""
+    if not isinstance(value, list):
+        return None
+    lines: dict[str, CartLine] = {}
+    for item in value:
+        if not isinstance(item, dict) or (product_id := _product_id(item.get("productId"))) is None:
+            continue
+        quantity = _num(item.get("quantity"))
+        quantity = 1.0 if quantity is None else quantity
+        price = _num(item.get("itemPrice")) or 0.0
+        if quantity <= 0:
+            continue
+        if product_id in lines:
+            lines[product_id].quantity += quantity
+            lines[product_id].item_price = price
+        else:
+            lines[product_id] = CartLine(product_id, quantity, price)
+    return list(lines.values())
+
+
+def _event_time(event: dict[str, Any], default: float) -> float:
+    value = event.get("eventTime")
+    if not isinstance(value, str):
+        return default
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return default
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+# --- the row ------------------------------------------------------------------------------------------------
+
+
+def _from_row(row: sqlite3.Row) -> ProfileState:
+    return ProfileState(
+        cart=[CartLine(x["productId"], x["quantity"], x["itemPrice"]) for x in orjson.loads(row["cart"])],
+        purchase_value=row["purchase_value"],
+        purchases=row["purchases"],
+        last_purchase_at=row["last_purchase_at"],
+        affinity={pid: (score, at) for pid, (score, at) in orjson.loads(row["affinity"]).items()},
+    )
+
+
+def _store(conn: sqlite3.Connection, uid: str, state: ProfileState, now: float) -> None:
+    cart = [
+        {"productId": x.product_id, "quantity": x.quantity, "itemPrice": x.item_price} for x in state.cart
+    ]
+    conn.execute(
+        "INSERT INTO profile_state (uid, cart, purchase_value, purchases, last_purchase_at, affinity, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET cart = excluded.cart, "
+        "purchase_value = excluded.purchase_value, purchases = excluded.purchases, "
+        "last_purchase_at = excluded.last_purchase_at, affinity = excluded.affinity, "
+        "updated_at = excluded.updated_at",
+        (
+            uid,
+            orjson.dumps(cart).decode(),
+            state.purchase_value,
+            state.purchases,
+            state.last_purchase_at,
+            orjson.dumps({pid: list(v) for pid, v in state.affinity.items()}).decode(),
+            now,
+        ),
+    )

@@ -1,0 +1,165 @@
+"""The profile's cart, purchases and affinity, maintained by ``profile_state.advance`` on a real database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.storage import profile_state
+from edge_agent.storage.database import connect
+from edge_agent.storage.migrations import migrate
+from edge_agent.storage.profile_state import AFFINITY_HALF_LIFE_DAYS, ProfileState, advance
+from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy, resolve_identity
+
+NOW = 1_790_000_000.0
+DAY = 86_400.0
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = connect(tmp_path / "state.db")
+    migrate(conn)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def who(conn: sqlite3.Connection) -> Identity:
+    return resolve_identity(conn, IdentityRequest(uid="u1"), NOW, SessionPolicy())
+
+
+def events(conn: sqlite3.Connection, who: Identity, *items: dict[str, Any], at: float = NOW) -> ProfileState:
+    """As ``track`` calls it: every event already carries an ``eventTime``."""
+    stamped = [{"eventTime": "2026-09-21T14:13:20Z", **item} for item in items]
+    return advance(conn, who, "event", stamped, {}, at)
+
+
+def add(product: str, quantity: Any = 1, value: Any = None, **extra: Any) -> dict[str, Any]:
+    return {"type": "add-to-cart-v1", "productId": product, "quantity": quantity, "value": value, **extra}
+
+
+def lines(state: ProfileState) -> dict[str, tuple[float, float]]:
+    return {x.product_id: (x.quantity, x.item_price) for x in state.cart}
+
+
+def test_add_and_remove_without_cart_use_product_quantity_and_value(
+    conn: sqlite3.Connection, who: Identity
+) -> None:
+    state = events(conn, who, add("sku-1", 2, 20.0), add("sku-2", None, 5.0), add("sku-1", 1, 10.0))
+    assert lines(state) == {"sku-1": (3, 10.0), "sku-2": (1, 5.0)}
+    assert (state.cart_value, state.cart_items) == (35.0, 4)
+    state = events(conn, who, {"type": "remove-from-cart-v1", "productId": "sku-1", "quantity": 2})
+    assert lines(state) == {"sku-1": (1, 10.0), "sku-2": (1, 5.0)}
+    state = events(conn, who, {"type": "remove-from-cart-v1", "productId": "sku-2"})  # no quantity: the line
+    assert lines(state) == {"sku-1": (1, 10.0)}
+
+
+def test_a_cart_list_on_add_or_remove_is_the_cart_after_the_change(
+    conn: sqlite3.Connection, who: Identity
+) -> None:
+    events(conn, who, add("sku-9", 1, 99.0))
+    state = events(
+        conn,
+        who,
+        add("sku-1", 1, 10.0, cart=[{"productId": "sku-1", "quantity": 2, "itemPrice": 10.0},
+                                   {"productId": 7, "quantity": 1, "itemPrice": 3.5}]),
+    )  # fmt: skip
+    assert lines(state) == {"sku-1": (2, 10.0), "7": (1, 3.5)}
+    state = events(conn, who, {"type": "remove-from-cart-v1", "productId": "sku-1", "cart": []})
+    assert state.cart == []
+
+
+def test_sync_replaces_and_purchase_empties_the_cart_and_sums_values(
+    conn: sqlite3.Connection, who: Identity
+) -> None:
+    events(conn, who, add("sku-1", 1, 10.0))
+    state = events(
+        conn, who, {"type": "sync-cart-v1", "cart": [{"productId": "a", "quantity": 3, "itemPrice": 2}]}
+    )
+    assert lines(state) == {"a": (3, 2)}
+    state = events(conn, who, {"type": "sync-cart-v1", "value": 0})  # no cart: nothing to replace it with
+    assert lines(state) == {"a": (3, 2)}
+    purchase = {
+        "type": "purchase-v1",
+        "value": 6.0,
+        "cart": [{"productId": "a", "quantity": 3, "itemPrice": 2}],
+    }
+    state = events(conn, who, purchase, at=NOW + 10)
+    assert state.cart == []
+    assert (state.purchase_value, state.purchases) == (6.0, 1)
+    state = events(
+        conn, who, {"type": "purchase-v1", "cart": [{"productId": "b", "quantity": 2, "itemPrice": 4.5}]}
+    )
+    assert state.purchase_value == 15.0  # no value: the cart's total
+
+
+def test_last_purchase_is_the_event_time_and_state_survives_a_new_connection(
+    conn: sqlite3.Connection, who: Identity, tmp_path: Path
+) -> None:
+    events(conn, who, {"type": "purchase-v1", "value": 1, "cart": [], "eventTime": "2026-09-01T00:00:00Z"})
+    other = connect(tmp_path / "state.db")
+    try:
+        state = advance(other, who, "choose", [], {}, NOW)
+    finally:
+        other.close()
+    assert state.last_purchase_at == 1_788_220_800.0  # 2026-09-01T00:00:00Z, not the receive time
+    assert state.purchase_value == 1
+
+
+def test_affinity_weights_views_carts_and_purchases_and_halves_per_half_life(
+    conn: sqlite3.Connection, who: Identity
+) -> None:
+    state = advance(conn, who, "visit", [], {"type": "PRODUCT", "data": ["sku-1"]}, NOW)
+    assert state.affinity["sku-1"] == (1.0, NOW)
+    advance(conn, who, "visit", [], {"type": "CART", "data": ["sku-2"]}, NOW)  # not a product view
+    state = events(conn, who, add("sku-2", 1, 1.0))
+    purchase = {
+        "type": "purchase-v1",
+        "value": 1,
+        "cart": [{"productId": "sku-3", "quantity": 1, "itemPrice": 1}],
+    }
+    state = events(conn, who, purchase)
+    assert {k: v[0] for k, v in state.affinity.items()} == {"sku-1": 1.0, "sku-2": 3.0, "sku-3": 5.0}
+    later = NOW + AFFINITY_HALF_LIFE_DAYS * DAY
+    state = advance(conn, who, "visit", [], {"type": "PRODUCT", "data": ["sku-1"]}, later)
+    assert state.affinity["sku-1"] == (pytest.approx(1.5), later)
+    assert profile_state.decayed(*state.affinity["sku-3"], later) == pytest.approx(2.5)
+
+
+def test_affinity_keeps_a_bounded_number_of_products(conn: sqlite3.Connection, who: Identity) -> None:
+    events(conn, who, add("keep", 1, 1.0))  # weight 3: outlives the views
+    limit = profile_state.MAX_AFFINITY_PRODUCTS
+    for i in range(limit + 1):
+        state = advance(conn, who, "visit", [], {"type": "PRODUCT", "data": [f"v{i}"]}, NOW + i)
+    assert len(state.affinity) == limit
+    assert "keep" in state.affinity
+    assert "v0" not in state.affinity and "v1" not in state.affinity  # the oldest views went first
+
+
+def test_odd_wire_values_are_ignored_not_errors(conn: sqlite3.Connection, who: Identity) -> None:
+    state = events(
+        conn,
+        who,
+        add("sku-1", quantity=True, value="12"),  # a boolean is not a quantity, a string not a value
+        {"type": "add-to-cart-v1"},
+        {"type": "sync-cart-v1", "cart": [{"quantity": 1}, "x", {"productId": "a", "quantity": -1}]},
+    )
+    assert state.cart == []
+    state = events(conn, who, add("sku-1", quantity=True, value="12"))
+    assert lines(state) == {"sku-1": (1, 0.0)}
+
+
+def test_cap_counts_are_read_only_when_asked(conn: sqlite3.Connection, who: Identity) -> None:
+    conn.execute(
+        "INSERT INTO decisions (decision_id, campaign_id, experience_id, variation_id, uid, ses, at) "
+        "VALUES ('d1', 'cmp_a', 'e', 'v', 'u1', ?, ?)",
+        (who.ses, NOW),
+    )
+    assert advance(conn, who, "choose", [], {}, NOW).caps == {}
+    counts = advance(conn, who, "choose", [], {}, NOW, cap_day_start=NOW - 60).caps["cmp_a"]
+    assert (counts.decisions, counts.session_decisions, counts.day_decisions) == (1, 1, 1)
+    assert (counts.impressions, counts.session_impressions, counts.day_impressions) == (0, 0, 0)
