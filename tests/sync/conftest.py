@@ -132,23 +132,22 @@ SELECT_PENDING = "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"
 MakeRig = Callable[..., Awaitable[Rig]]
 
 
-@pytest.fixture
-async def agent_db(tmp_path: Path) -> AsyncIterator[Database]:
-    """The agent's SQLite storage on ``tmp_path/agent.db``, opened (and migrated) off the loop."""
-    db = Database(tmp_path / "agent.db")
+async def open_db(path: Path) -> Database:
+    """The agent's SQLite storage, opened (and migrated) off the loop."""
+    db = Database(path)
     await asyncio.to_thread(db.open)
-    yield db
-    await asyncio.to_thread(db.close)
+    return db
 
 
 @pytest.fixture
 async def make_rig(
-    make_sim: MakeSim, make_settings: Callable[..., Settings], clock: ManualClock, agent_db: Database
+    make_sim: MakeSim, make_settings: Callable[..., Settings], clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[MakeRig]:
     """``await make_rig(mode=…, faults=…, keys=…, sync={…}, upstream={…}, url_suffix="/v2", db=…,
     sim=…, **settings)``. Pacing is raised (tests are about rules, not speed) and start jitter is off
-    unless ``sync`` says otherwise."""
+    unless ``sync`` says otherwise. Without ``db`` the rig opens ``tmp_path/agent.db`` (closed at the end)."""
     sessions: list[aiohttp.ClientSession] = []
+    opened: list[Database] = []
 
     async def make(
         *,
@@ -181,13 +180,17 @@ async def make_rig(
             clock.advance(seconds)
             await asyncio.sleep(0)
 
-        db = db or agent_db
+        if db is None:
+            db = await open_db(tmp_path / "agent.db")
+            opened.append(db)
         pusher = Pusher(db, client, settings, clock, state, sleep=sleep, rng=random.Random(7))
         return Rig(db, sim, clock, settings, state, client, pusher)
 
     yield make
     for session in sessions:
         await session.close()
+    for db in opened:
+        await asyncio.to_thread(db.close)
 
 
 def event_body(uid: str, sec: str, types: tuple[str, ...]) -> dict[str, Any]:
