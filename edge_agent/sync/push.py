@@ -229,8 +229,11 @@ class Pusher:
                     if outcome in ("retry", "auth"):
                         break  # the rest of this profile waits behind it
 
-        workers = min(self.settings.sync.max_in_flight, len(queue))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        # A TaskGroup, not gather: if one worker fails, the others are cancelled instead of running on
+        # after the drain returned (and released its lock).
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.settings.sync.max_in_flight, len(queue))):
+                group.create_task(worker())
         return True
 
     async def _batch_wave(self, run: Run) -> bool:
@@ -262,7 +265,9 @@ class Pusher:
                     break
                 run.record_batch(items, result)
 
-        await asyncio.gather(*(worker() for _ in range(min(sync.max_in_flight, len(batches)))))
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(sync.max_in_flight, len(batches))):
+                group.create_task(worker())
         if plan.single and run.stop is None:
             await self._replay_wave(run, plan.single)
         return True
