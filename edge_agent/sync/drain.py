@@ -122,13 +122,14 @@ class Run:
                 self._failed(now, status, error, retry_after)
         return outcome
 
-    def record_batch(self, rows: list[OutboxRow], result: BatchResult) -> None:
+    def record_batch(self, rows: list[OutboxRow], result: BatchResult) -> dict[int, Outcome]:
         """Apply a batch answer: per item when the call answered 2xx, else the call's fate to every row.
 
         A batch-level 4xx other than 401/403 (a bad envelope, 413) says nothing about the rows: they are
-        retried, never dead-lettered.
+        retried, never dead-lettered. Returns each row's outcome by ``seq``.
         """
         call, now = result.call, self.p.clock.now()
+        outcomes: dict[int, Outcome] = {}
         if call.status is None or not 200 <= call.status < 300 or call.error is not None:
             outcome = classify(call.status)
             for row in rows:
@@ -136,19 +137,22 @@ class Run:
                 self.report.attempted += 1
                 if outcome == "auth":
                     self._hold(row, call.status, call.error, now)
+                    outcomes[row.seq] = "auth"
                 else:
                     self._retry(row, call.status, call.error, now)
+                    outcomes[row.seq] = "retry"
             if outcome != "auth":
                 self._failed(now, call.status, call.error, call.retry_after)
-            return
+            return outcomes
         self._succeeded(now)
         for row in rows:
             item = result.items.get(row.id)
             if item is None:
-                self.record(row, None, "the batch answer has no result for this item", call=False)
+                outcomes[row.seq] = self.record(row, None, "the batch answer has no item for it", call=False)
             else:
                 error = None if item.outcome == "delivered" else f"{item.status} (batch item)"
-                self.record(row, item.status, error, answered=item.uid, call=False)
+                outcomes[row.seq] = self.record(row, item.status, error, answered=item.uid, call=False)
+        return outcomes
 
     def _succeeded(self, now: float) -> None:
         self.streak = 0

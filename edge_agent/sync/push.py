@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 
 from edge_agent.clock import Clock
 from edge_agent.config.settings import Settings
@@ -50,7 +51,7 @@ from edge_agent.storage.database import Database
 from edge_agent.storage.outbox import OutboxRow, ready_rows
 from edge_agent.storage.outbox_admin import RowState
 from edge_agent.sync.batching import plan_batches
-from edge_agent.sync.client import UpstreamClient
+from edge_agent.sync.client import Outcome, UpstreamClient
 from edge_agent.sync.drain import DrainReport, Run
 from edge_agent.sync.pacing import Sleep, TokenBucket
 from edge_agent.sync.state import SyncState
@@ -208,10 +209,7 @@ class Pusher:
             rows = await self._ready(run, window, None)
         if not rows:
             return False
-        chains: dict[object, list[OutboxRow]] = {}
-        for row in rows:
-            chains.setdefault(row.uid if row.uid is not None else ("", row.seq), []).append(row)
-        queue = list(chains.values())
+        queue = chains_of(rows)
         queue.reverse()  # pop() from the end = oldest chain first
 
         async def worker() -> None:
@@ -237,40 +235,77 @@ class Pusher:
         return True
 
     async def _batch_wave(self, run: Run) -> bool:
-        """Send one round of batches (one row per profile); False when nothing was ready."""
+        """Send one window of ready rows as rounds of batch calls; False when nothing was ready.
+
+        Round r carries the next row of every profile whose previous row was answered for good
+        (delivered or dead) in round r−1: a batch never holds two rows of one profile, since its items
+        may fail independently, and a long backlog of one profile still costs one read per window.
+        """
         sync = self.settings.sync
-        rows = await self._ready(run, sync.batch_max_items * sync.max_in_flight, 1)
+        rows = await self._ready(run, sync.batch_max_items * sync.max_in_flight, None)
         if not rows:
             return False
-        client = self.client
+        chains = chains_of(rows)
+        while chains and run.stop is None and run.report.mode == "batch":
+            chains = [c for c in chains if c[0].sec not in self.state.paused_secs]
+            if not chains:
+                break
+            outcomes = await self._batch_round(run, [c[0] for c in chains])
+            for chain in chains:
+                if outcomes.get(chain[0].seq) in ("delivered", "dead"):
+                    chain.popleft()
+            chains = [c for c in chains if c and outcomes.get(c[0].seq) is None]
+        return True
+
+    async def _batch_round(self, run: Run, heads: list[OutboxRow]) -> dict[int, Outcome]:
+        """Send ``heads`` (at most one row per profile) as batches, rows too large for a batch as
+        replays; returns the outcome of every row that was sent."""
+        sync, client = self.settings.sync, self.client
         assert client is not None
         plan = plan_batches(
-            rows, bearer=client.bearer, max_items=sync.batch_max_items, max_bytes=sync.batch_max_bytes
+            heads, bearer=client.bearer, max_items=sync.batch_max_items, max_bytes=sync.batch_max_bytes
         )
-        batches = list(reversed(plan.batches))
+        calls: list[tuple[str | None, list[OutboxRow], bool]] = [(b, rows, True) for b, rows in plan.batches]
+        calls += [(None, [row], False) for row in plan.single]
+        calls.reverse()  # pop() from the end = oldest first
+        outcomes: dict[int, Outcome] = {}
 
         async def worker() -> None:
-            while batches and run.stop is None and run.report.mode == "batch":
-                bearer, items = batches.pop()
+            while calls and run.stop is None and run.report.mode == "batch":
+                bearer, rows, is_batch = calls.pop()
                 await self.bucket.take()
                 if run.stop is not None or run.report.mode != "batch":
                     break
-                result = await client.batch(items, bearer=bearer)
                 run.report.calls += 1
-                status = result.call.status
-                if status in (404, 405) and sync.mode == "auto":
-                    log.info("the upstream has no batch route (%s): replaying from now on", status)
+                if not is_batch:
+                    result = await client.replay(run.mapped(rows[0]))
+                    outcomes[rows[0].seq] = run.record(
+                        rows[0], result.status, result.error, result.retry_after, result.body
+                    )
+                    continue
+                answer = await client.batch([run.mapped(row) for row in rows], bearer=bearer)
+                if answer.call.status in (404, 405) and sync.mode == "auto":
+                    log.info(
+                        "the upstream has no batch route (%s): replaying from now on", answer.call.status
+                    )
                     self.batch_unsupported = True
                     run.report.mode, run.report.fell_back = "replay", True
                     break
-                run.record_batch(items, result)
+                outcomes.update(run.record_batch(rows, answer))
 
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(sync.max_in_flight, len(batches))):
+            for _ in range(min(sync.max_in_flight, len(calls))):
                 group.create_task(worker())
-        if plan.single and run.stop is None:
-            await self._replay_wave(run, plan.single)
-        return True
+        return outcomes
+
+
+def chains_of(rows: list[OutboxRow]) -> list[deque[OutboxRow]]:
+    """``rows`` (in seq order) as one chain per profile, ordered by each chain's oldest row; a row
+    without a profile is a chain of its own."""
+    chains: dict[object, deque[OutboxRow]] = {}
+    for row in rows:
+        chains.setdefault(row.uid if row.uid is not None else ("", row.seq), deque()).append(row)
+    return list(chains.values())
 
 
 __all__ = ["DrainReport", "Pusher"]

@@ -40,7 +40,9 @@ class SyncState:
         self.last_error = None if not self.paused_secs else self.last_error
         self._move("degraded" if self.paused_secs else "online", now)
 
-    def failure(self, now: float, error: str, *, reachable: bool, next_attempt_at: float | None = None) -> None:
+    def failure(
+        self, now: float, error: str, *, reachable: bool, next_attempt_at: float | None = None
+    ) -> None:
         """A failed call: ``reachable`` means the upstream answered (a 5xx), else it could not be reached."""
         self.consecutive_failures += 1
         self.last_error = error

@@ -171,3 +171,17 @@ async def test_auto_mode_falls_back_to_replay_when_the_upstream_has_no_batch_rou
     assert {i["via"] for i in await rig.received()} == {"replay"}
     assert (await fault_counts(rig))["status_for_path"] == 1  # the batch route was tried once
     assert await rig.rows("attempts > 1") == []
+
+
+async def test_a_single_profile_backlog_keeps_its_order_in_batch_mode_despite_item_errors(
+    make_rig: MakeRig, clock: ManualClock
+) -> None:
+    rig = await make_rig(mode="batch", faults=FaultConfig(error_rate=0.3, seed=5))
+    await ingest(rig.db, clock, 60, profiles=1)
+
+    reports = await rig.drain_until_empty()
+
+    assert [i["seq"] for i in await rig.received()] == list(range(1, 61))
+    # One row of the profile per call: a later row never rides in a batch with an earlier one.
+    assert sum(r.calls for r in reports) == sum(r.attempted for r in reports)
+    assert (await fault_counts(rig))["error"] > 0
