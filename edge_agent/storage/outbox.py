@@ -105,8 +105,8 @@ def ready_rows(
     A row waits — and so does every later row of its profile (``uid``) — when its ``next_attempt_at``
     is in the future (unless ``ignore_timers``), its ``sec`` is in ``paused_secs``, or its ``seq`` is
     in ``held`` (rows the caller already tried in this drain). Rows without a uid only wait for
-    themselves. ``per_profile`` caps how many consecutive rows of one profile are returned (1 for a
-    batch, whose items may fail independently); the rest of that profile waits for the next call.
+    themselves. ``per_profile`` caps how many consecutive rows of one profile are returned; the rest
+    of that profile waits for a later call. The drain reads whole chains (None) and sends them in order.
 
     Scans from the oldest pending row and stops at ``limit``, so its cost grows with the rows that
     wait ahead of the ready ones, not with the queue.
