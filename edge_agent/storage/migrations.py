@@ -133,6 +133,12 @@ def m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_outbox_delivered_index(db: sqlite_utils.Database) -> None:
+    # Pruning delivered rows by age runs every minute; a partial index keeps it off a full-table scan.
+    db.execute("CREATE INDEX outbox_delivered_at ON outbox(delivered_at) WHERE state = 'delivered'")
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations on ``conn``; return the names applied."""
     db = sqlite_utils.Database(conn)

@@ -7,32 +7,18 @@ import asyncio
 import json
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from blockbuster import BlockBuster, blockbuster_ctx
 from click.testing import CliRunner
 
-from edge_agent.sync.simulator import FaultConfig, create_upstream_app
+from edge_agent.sync.simulator import FaultConfig
 from edge_agent.sync.simulator.command import upstream_sim
 from edge_agent.sync.simulator.store import GAP_LIST_CAP
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    """Any SQLite or file call the simulator makes on the event loop fails the test."""
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
-
-
-@pytest.fixture
-async def sim(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    client: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
-    return client
+from tests.sync.conftest import MakeSim
 
 
 def event_body(uid: str = "u1", sec: str = "sec1", types: tuple[str, ...] = ("cart",)) -> dict[str, Any]:
@@ -308,10 +294,8 @@ async def test_a_batch_envelope_needs_an_agent_id_and_items(sim: TestClient, env
 # --- auth ---------------------------------------------------------------------------------------
 
 
-async def test_with_keys_a_missing_bearer_is_401_and_a_wrong_one_403(
-    aiohttp_client: Any, tmp_path: Path
-) -> None:
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path, keys=["k-good"]))
+async def test_with_keys_a_missing_bearer_is_401_and_a_wrong_one_403(make_sim: MakeSim) -> None:
+    sim: TestClient = await make_sim(keys=["k-good"])
     routes = [("POST", "/event"), ("POST", "/edge/v1/batch"), ("GET", "/edge/v1/bundle")]
 
     for method, path in routes:
@@ -356,11 +340,9 @@ async def test_forbidden_secs_are_answered_403_on_every_route(sim: TestClient) -
 # --- control ------------------------------------------------------------------------------------
 
 
-async def test_reset_forgets_everything_and_restores_the_start_faults(
-    aiohttp_client: Any, tmp_path: Path
-) -> None:
+async def test_reset_forgets_everything_and_restores_the_start_faults(make_sim: MakeSim) -> None:
     start = FaultConfig(forbid_secs=["sec-x"])
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path, faults=start))
+    sim: TestClient = await make_sim(faults=start)
     await send(sim, "k1", 1, sec="sec-x")
     await send(sim, "k2", 2)
     await sim.post("/sim/faults", json={"errorRate": 1})
@@ -377,12 +359,12 @@ async def test_reset_forgets_everything_and_restores_the_start_faults(
     assert (await stats(sim))["agents"]["agent-1"]["duplicates"] == 0
 
 
-async def test_what_was_received_survives_a_restart(aiohttp_client: Any, tmp_path: Path) -> None:
-    first: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
+async def test_what_was_received_survives_a_restart(make_sim: MakeSim, tmp_path: Path) -> None:
+    first: TestClient = await make_sim()
     await send(first, "k1", 1)
     await first.close()
 
-    second: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
+    second: TestClient = await make_sim()
     await send(second, "k1", 1)
 
     agent = (await stats(second))["agents"]["agent-1"]

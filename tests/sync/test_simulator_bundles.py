@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from blockbuster import BlockBuster, blockbuster_ctx
 
-from edge_agent.sync.simulator import create_upstream_app
 from edge_agent.sync.simulator.bundles import COLLECTIONS
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
+from tests.sync.conftest import MakeSim
 
 
 @pytest.fixture
@@ -45,11 +37,9 @@ def write(tmp_path: Path, name: str, bundle: Any) -> None:
 
 
 @pytest.fixture
-async def sim(aiohttp_client: Any, tmp_path: Path, v1: dict[str, Any], v2: dict[str, Any]) -> TestClient:
-    write(tmp_path, "0001-v1.json", v1)
-    write(tmp_path, "0002-v2.json", v2)
-    client: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
-    return client
+def upstream_bundles(v1: dict[str, Any], v2: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``sim`` (tests/sync/conftest.py) starts with these two versions."""
+    return {"0001-v1.json": v1, "0002-v2.json": v2}
 
 
 def apply_delta(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
@@ -119,11 +109,11 @@ async def test_an_unknown_since_is_answered_in_full(sim: TestClient) -> None:
 
 
 async def test_a_change_a_delta_cannot_express_is_answered_in_full(
-    aiohttp_client: Any, tmp_path: Path, v1: dict[str, Any]
+    make_sim: MakeSim, tmp_path: Path, v1: dict[str, Any]
 ) -> None:
     write(tmp_path, "0001-v1.json", v1)
     write(tmp_path, "0002-v2.json", v1 | {"version": "v2", "sections": ["sec1"]})
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
+    sim: TestClient = await make_sim()
 
     body = await (await sim.get("/edge/v1/bundle", params={"since": "v1"})).json()
 
@@ -131,13 +121,13 @@ async def test_a_change_a_delta_cannot_express_is_answered_in_full(
 
 
 async def test_versions_are_ordered_by_file_name_and_bad_files_are_skipped(
-    aiohttp_client: Any, tmp_path: Path, v1: dict[str, Any]
+    make_sim: MakeSim, tmp_path: Path, v1: dict[str, Any]
 ) -> None:
     write(tmp_path, "0010-newest.json", v1 | {"version": "newest"})
     write(tmp_path, "0002-older.json", v1 | {"version": "older"})
     write(tmp_path, "0011-broken.json", {"schema": 1})
     (tmp_path / "bundles" / "0012-not-json.json").write_text("{")
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
+    sim: TestClient = await make_sim()
 
     listed = await (await sim.get("/sim/bundles")).json()
     current = await sim.get("/edge/v1/bundle")
@@ -152,8 +142,8 @@ async def test_versions_are_ordered_by_file_name_and_bad_files_are_skipped(
     assert current.headers["ETag"] == '"newest"'
 
 
-async def test_no_bundle_is_a_404(aiohttp_client: Any, tmp_path: Path) -> None:
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
+async def test_no_bundle_is_a_404(make_sim: MakeSim) -> None:
+    sim: TestClient = await make_sim()
 
     assert (await sim.get("/edge/v1/bundle")).status == 404
 
@@ -185,10 +175,10 @@ async def test_adding_a_bad_or_existing_version_is_refused(sim: TestClient, v2: 
 
 
 async def test_adding_a_version_that_would_not_sort_last_is_refused(
-    aiohttp_client: Any, tmp_path: Path, v1: dict[str, Any]
+    make_sim: MakeSim, tmp_path: Path, v1: dict[str, Any]
 ) -> None:
     write(tmp_path, "demo.json", v1)
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
+    sim: TestClient = await make_sim()
 
     response = await sim.post("/sim/bundles", json=v1 | {"version": "v9"})
 

@@ -4,29 +4,15 @@ never recorded as received (the agent must send it again)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from blockbuster import BlockBuster, blockbuster_ctx
 
 from edge_agent.clock import ManualClock
-from edge_agent.sync.simulator import FaultConfig, create_upstream_app
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
-
-
-@pytest.fixture
-async def sim(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    client: TestClient = await aiohttp_client(create_upstream_app(tmp_path))
-    return client
+from edge_agent.sync.simulator import FaultConfig
+from tests.sync.conftest import MakeSim
 
 
 async def configure(sim: TestClient, **faults: Any) -> None:
@@ -147,12 +133,10 @@ async def test_an_outage_refuses_every_data_route_but_not_the_control_api(sim: T
     assert body["agents"] == {}
 
 
-async def test_an_outage_window_ends_at_outage_until(aiohttp_client: Any, tmp_path: Path) -> None:
+async def test_an_outage_window_ends_at_outage_until(make_sim: MakeSim) -> None:
     clock = ManualClock(start=1_800_000_000.0)
     until = clock.now() + 60
-    sim: TestClient = await aiohttp_client(
-        create_upstream_app(tmp_path, faults=FaultConfig(outage_until=until), clock=clock)
-    )
+    sim: TestClient = await make_sim(faults=FaultConfig(outage_until=until), clock=clock)
 
     during = await send(sim, "k1")
     clock.advance(61)

@@ -1,0 +1,202 @@
+"""One drain's bookkeeping: what each answer does to its row, to the drain and to the sync state.
+
+:class:`Run` turns answers into outbox marks (written in one ``db.write`` per wave by :meth:`Run.flush`),
+counts them in the :class:`DrainReport` and ``SyncState.counters``, learns identity mappings, and decides
+when the drain must stop: a ``Retry-After`` (pause until then) or ``TRIP_AFTER`` failed calls in a row
+(pause for a full-jitter backoff that grows with every drain stopped this way until a call succeeds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from edge_agent.storage.outbox import Mark, OutboxRow, apply_marks
+from edge_agent.sync.client import BatchResult, Outcome, answered_uid, classify, sent_uid
+from edge_agent.sync.pacing import backoff_delay
+
+if TYPE_CHECKING:
+    from edge_agent.sync.push import Pusher
+
+log = logging.getLogger(__name__)
+
+TRIP_AFTER = 3
+"""Failed calls in a row that stop a drain: the upstream is down, do not walk the queue into it."""
+
+
+@dataclass(slots=True)
+class DrainReport:
+    """What one drain did. ``mode``: the mode used last (``replay``/``batch``); ``fell_back``: auto mode
+    found no batch route; ``held``: rows kept pending by an auth pause; ``dropped``: maintenance;
+    ``stopped_because``: ``done`` (nothing ready), ``backoff`` (a pause not yet over), ``retry_after``,
+    ``failures`` (``TRIP_AFTER`` failed calls), ``not_configured`` (no upstream)."""
+
+    mode: str
+    started_at: float
+    attempted: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    held: int = 0
+    calls: int = 0
+    fell_back: bool = False
+    paused_secs: list[str] = field(default_factory=list)
+    paused_until: float | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+    stopped_because: str = "done"
+    duration_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """camelCase, for ``/status`` (``SyncState.last_drain``)."""
+        return {
+            "mode": self.mode, "startedAt": self.started_at, "attempted": self.attempted,
+            "delivered": self.delivered, "retried": self.retried, "dead": self.dead, "held": self.held,
+            "calls": self.calls, "fellBack": self.fell_back, "pausedSecs": list(self.paused_secs),
+            "pausedUntil": self.paused_until, "dropped": dict(self.dropped),
+            "stoppedBecause": self.stopped_because, "durationSeconds": self.duration_s,
+        }  # fmt: skip
+
+
+class Run:
+    """The state of one drain in progress. All methods run on the event loop except :meth:`flush`'s write."""
+
+    def __init__(self, pusher: Pusher, report: DrainReport, force: bool) -> None:
+        self.p = pusher
+        self.report = report
+        self.force = force
+        self.held: set[int] = set()  # every seq attempted in this drain: never twice, and its profile waits
+        self.marks: list[Mark] = []
+        self.central: dict[str, str] = {}  # local uid → central uid learnt in this drain
+        self._unsaved: dict[str, str] = {}
+        self.stop: str | None = None
+        self.streak = 0  # failed calls in a row
+
+    def mapped(self, row: OutboxRow) -> OutboxRow:
+        """``row`` with the central uid learnt earlier in this drain (not yet in its profile row)."""
+        central = self.central.get(row.uid) if row.uid is not None else None
+        return dataclasses.replace(row, central_uid=central) if central else row
+
+    # -- answers -------------------------------------------------------------------------------------
+
+    def record(
+        self,
+        row: OutboxRow,
+        status: int | None,
+        error: str | None,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
+        *,
+        answered: str | None = None,
+        call: bool = True,
+    ) -> Outcome:
+        """Apply one answer to ``row``. ``call`` False = a batch item: the call-level effects (sync state,
+        failure streak, drain pause) are applied once per batch call by :meth:`record_batch`."""
+        p, now, rep = self.p, self.p.clock.now(), self.report
+        outcome = classify(status)
+        self.held.add(row.seq)
+        rep.attempted += 1
+        if outcome == "delivered":
+            self.marks.append(Mark(row.seq, "delivered", status))
+            rep.delivered += 1
+            p.state.counters["delivered"] += 1
+            if call:
+                self._succeeded(now)
+            uid = answered if answered is not None else answered_uid(body) if row.method == "POST" else None
+            if uid and row.uid is not None and uid != sent_uid(row):
+                log.info("profile %s is %s upstream", row.uid, uid)
+                self.central[row.uid] = self._unsaved[row.uid] = uid
+        elif outcome == "dead":
+            self.marks.append(Mark(row.seq, "dead", status, error))
+            rep.dead += 1
+            p.state.counters["dead"] += 1
+            log.warning("outbox row %s (seq %d) is dead: %s", row.id, row.seq, error)
+            if call:
+                self.streak = 0  # it answered, deliberately
+        elif outcome == "auth":
+            self._hold(row, status, error, now)
+        else:
+            self._retry(row, status, error, now)
+            if call:
+                self._failed(now, status, error, retry_after)
+        return outcome
+
+    def record_batch(self, rows: list[OutboxRow], result: BatchResult) -> dict[int, Outcome]:
+        """Apply a batch answer: per item when the call answered 2xx, else the call's fate to every row.
+
+        A batch-level 4xx other than 401/403 (a bad envelope, 413) says nothing about the rows: they are
+        retried, never dead-lettered. Returns each row's outcome by ``seq``.
+        """
+        call, now = result.call, self.p.clock.now()
+        outcomes: dict[int, Outcome] = {}
+        if call.status is None or not 200 <= call.status < 300 or call.error is not None:
+            outcome = classify(call.status)
+            for row in rows:
+                self.held.add(row.seq)
+                self.report.attempted += 1
+                if outcome == "auth":
+                    self._hold(row, call.status, call.error, now)
+                    outcomes[row.seq] = "auth"
+                else:
+                    self._retry(row, call.status, call.error, now)
+                    outcomes[row.seq] = "retry"
+            if outcome != "auth":
+                self._failed(now, call.status, call.error, call.retry_after)
+            return outcomes
+        self._succeeded(now)
+        for row in rows:
+            item = result.items.get(row.id)
+            if item is None:
+                outcomes[row.seq] = self.record(row, None, "the batch answer has no item for it", call=False)
+            else:
+                error = None if item.outcome == "delivered" else f"{item.status} (batch item)"
+                outcomes[row.seq] = self.record(row, item.status, error, answered=item.uid, call=False)
+        return outcomes
+
+    def _succeeded(self, now: float) -> None:
+        self.streak = 0
+        self.p.trips = 0
+        self.p.state.success(now)
+
+    def _hold(self, row: OutboxRow, status: int | None, error: str | None, now: float) -> None:
+        self.marks.append(Mark(row.seq, "held", status, error))
+        self.report.held += 1
+        if row.sec not in self.p.state.paused_secs:
+            log.error("sec %s paused: the upstream answered %s; fix its key, then resume", row.sec, status)
+            self.p.state.pause_sec(row.sec, f"the upstream answered {status}", now)
+
+    def _retry(self, row: OutboxRow, status: int | None, error: str | None, now: float) -> None:
+        sync = self.p.settings.sync
+        delay = backoff_delay(row.attempts + 1, sync.backoff_base_s, sync.backoff_max_s, self.p.rng)
+        self.marks.append(Mark(row.seq, "retry", status, error, now + delay))
+        self.report.retried += 1
+        self.p.state.counters["retried"] += 1
+
+    def _failed(self, now: float, status: int | None, error: str | None, retry_after: float | None) -> None:
+        self.streak += 1
+        sync = self.p.settings.sync
+        if retry_after is not None:
+            self._pause(now + retry_after, "retry_after")
+        elif self.streak >= TRIP_AFTER:
+            self.p.trips += 1
+            delay = backoff_delay(self.p.trips, sync.backoff_base_s, sync.backoff_max_s, self.p.rng)
+            self._pause(now + delay, "failures")
+        self.p.state.failure(now, error or f"status {status}", reachable=status is not None)
+
+    def _pause(self, until: float, why: str) -> None:
+        current = self.p.state.next_attempt_at
+        self.p.state.next_attempt_at = until if current is None else max(current, until)
+        if self.stop is None:
+            self.stop = why
+
+    # -- storage -------------------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write the outcomes collected so far in one transaction (no-op when there are none)."""
+        if not self.marks and not self._unsaved:
+            return
+        marks, self.marks = self.marks, []
+        central, self._unsaved = self._unsaved, {}
+        now = self.p.clock.now()
+        await self.p.db.write(lambda conn: apply_marks(conn, marks, now, central))
