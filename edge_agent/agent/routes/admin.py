@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 from typing import Any
@@ -9,7 +10,16 @@ from typing import Any
 from aiohttp import web
 
 from edge_agent import __version__
-from edge_agent.agent.keys import bundle_key, clock_key, db_key, metrics_key, settings_key, started_at_key
+from edge_agent.agent.keys import (
+    bundle_key,
+    clock_key,
+    db_key,
+    metrics_key,
+    settings_key,
+    started_at_key,
+    sync_state_key,
+)
+from edge_agent.agent.scheduler import describe_upstream
 from edge_agent.agent.services import json_response
 from edge_agent.storage.outbox import queue_summary
 
@@ -33,6 +43,14 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"ok": True, "bundle": loaded.version if loaded else None})
 
 
+def sync_section(app: web.Application) -> dict[str, Any]:
+    """``/status`` ``sync``: the shared SyncState plus the upstream it talks to."""
+    section: dict[str, Any] = {**app[sync_state_key].as_dict(), "upstream": describe_upstream(app)}
+    if section["upstream"] is None:
+        section["note"] = "no upstream configured: running offline; everything is kept in the queue"
+    return section
+
+
 async def collect_status(app: web.Application) -> dict[str, Any]:
     settings = app[settings_key]
     db = app[db_key]
@@ -50,12 +68,8 @@ async def collect_status(app: web.Application) -> dict[str, Any]:
             "delivered": queue["delivered"],
             "bytes": queue["bytes"],
         },
-        "sync": {
-            "state": "offline",
-            "upstream": None,
-            "note": "no upstream configured: running offline; everything is kept in the queue",
-        },
-        "storage": {"path": str(settings.storage.path), **db.file_sizes()},
+        "sync": sync_section(app),
+        "storage": {"path": str(settings.storage.path), **(await asyncio.to_thread(db.file_sizes))},
         "listen": {
             "host": settings.server.host,
             "port": settings.server.port,
