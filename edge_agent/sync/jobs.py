@@ -3,8 +3,8 @@
 =================  =========================================  =============================================
 job                every                                      body
 =================  =========================================  =============================================
-``push``           ``sync.push_interval_s``; the first run    ``push()``: drain the outbox (the push side)
-                   after a random 0–``sync.start_jitter_s``
+``push``           ``sync.push_interval_s``                   ``push()``: drain the outbox (the push side;
+                                                              offline it only keeps the queue bounded)
 ``pull``           a short tick (≤ 1 s)                       ``pull_tick()``: pull when due (``pull_delay``);
                                                               while the upstream is down, probe it
 ``bundle-file``    ``bundle.watch_interval_s``                ``watch_file()`` (only with ``bundle.watch``)
@@ -14,8 +14,10 @@ job                every                                      body
 =================  =========================================  =============================================
 
 APScheduler 3.x only schedules (``max_instances=1``, ``coalesce=True``, never skipped as "missed"); the
-bodies are plain async methods that tests call directly. Without ``upstream.url`` there is no push, pull
-or probe: the agent runs offline for ever and ``/status`` says so.
+bodies are plain async methods that tests call directly. Without ``upstream.url`` nothing is sent and
+nothing pulled or probed: the agent runs offline for ever and ``/status`` says so. The first pull waits a
+random 0–``sync.start_jitter_s`` (the Pusher does the same for the first drain), so a fleet restarting
+together spreads out.
 
 **Coming back.** While the upstream looks down (the last pull or probe failed, or the push has failures),
 a cheap probe (``HEAD`` on the bundle route) runs every ``sync.pull_interval_s`` ±20 %, whatever the
@@ -35,7 +37,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
 
 import aiohttp
@@ -97,6 +99,7 @@ class SyncJobs:
         self.watch: BundleFileWatch | None = None
         if settings.bundle.watch and settings.bundle.path is not None:
             self.watch = BundleFileWatch(settings.bundle.path, hooks.install, state, clock)
+        self._bound = False
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._push_lock = asyncio.Lock()
@@ -107,11 +110,13 @@ class SyncJobs:
     def configured(self) -> bool:
         return self.settings.upstream.url is not None
 
-    def bind(self, session: aiohttp.ClientSession) -> None:
-        """Create the pull and push workers on the upstream session."""
-        self.puller = Puller(
-            self.db, session, self.settings, self.clock, self.state, self.hooks.install, rng=self.rng
-        )
+    def bind(self, session: aiohttp.ClientSession | None) -> None:
+        """Create the workers: pull and push on the upstream session, or (None) offline maintenance."""
+        self._bound = True
+        if session is not None:
+            self.puller = Puller(
+                self.db, session, self.settings, self.clock, self.state, self.hooks.install, rng=self.rng
+            )
         self.drainer = make_drainer(self.db, session, self.settings, self.clock, self.state)
 
     # -- job bodies ----------------------------------------------------------------------------------
@@ -229,22 +234,19 @@ class SyncJobs:
         return run
 
     async def start(self) -> None:
-        """Start the scheduler on the running loop."""
+        """Start the scheduler on the running loop (binding offline workers if no session was bound)."""
+        if not self._bound:
+            self.bind(None)
         if self.watch is not None:
             await self.watch.prime()
         scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
-        settings, now = self.settings, datetime.now(UTC)
+        settings = self.settings
         if self.drainer is not None:
-            first = now + timedelta(seconds=self.rng.uniform(0, settings.sync.start_jitter_s))
-            scheduler.add_job(
-                self._guarded("push", self.push),
-                IntervalTrigger(seconds=settings.sync.push_interval_s, timezone=UTC),
-                id="push",
-                next_run_time=first,
-            )
+            every_push = IntervalTrigger(seconds=settings.sync.push_interval_s, timezone=UTC)
+            scheduler.add_job(self._guarded("push", self.push), every_push, id="push")
         if self.puller is not None:
             tick = IntervalTrigger(seconds=pull_tick_s(settings), timezone=UTC)
             scheduler.add_job(self._guarded("pull", self.pull_tick), tick, id="pull")

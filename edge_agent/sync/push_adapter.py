@@ -3,10 +3,12 @@
 The push side (``sync/client.py``, ``sync/push.py``) provides::
 
     UpstreamClient(session: aiohttp.ClientSession, settings: Settings)
-    Pusher(db, client, settings, clock, state).drain(*, force: bool = False) -> DrainReport   # async
+    Pusher(db, client | None, settings, clock, state).drain(*, force: bool = False) -> DrainReport  # async
 
-Everything here codes against that interface only. While a build does not contain the push side,
-``make_drainer`` returns None and the jobs report push as unavailable instead of failing.
+``client=None`` (no upstream configured) makes a drain only maintain the queue (bounds, pruning), so the
+push job runs offline too. The Pusher waits its own random start jitter before its first unforced drain,
+so the scheduler adds none. Everything here codes against that interface only; while a build does not
+contain the push side, ``make_drainer`` returns None and the jobs report push as unavailable.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ class Drainer(Protocol):
 
 
 def make_drainer(
-    db: Database, session: aiohttp.ClientSession, settings: Settings, clock: Clock, state: SyncState
+    db: Database, session: aiohttp.ClientSession | None, settings: Settings, clock: Clock, state: SyncState
 ) -> Drainer | None:
-    """A Pusher over an UpstreamClient on ``session``; None when the push side is not in this build."""
+    """A Pusher over an UpstreamClient on ``session`` (none without an upstream: maintenance only);
+    None when the push side is not in this build."""
     try:
         client_mod = importlib.import_module("edge_agent.sync.client")
         push_mod = importlib.import_module("edge_agent.sync.push")
@@ -42,7 +45,7 @@ def make_drainer(
         if exc.name not in ("edge_agent.sync.client", "edge_agent.sync.push"):
             raise  # the push side is there but broken: say so
         return None
-    client = client_mod.UpstreamClient(session, settings)
+    client = client_mod.UpstreamClient(session, settings) if session is not None else None
     drainer: Drainer = push_mod.Pusher(db, client, settings, clock, state)
     return drainer
 
