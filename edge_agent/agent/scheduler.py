@@ -22,6 +22,7 @@ from edge_agent import __version__
 from edge_agent.agent.bundles import BundleHolder
 from edge_agent.agent.keys import settings_key, sync_jobs_key
 from edge_agent.clock import Clock
+from edge_agent.config.settings import Settings
 from edge_agent.storage.bundles import stored_bundle_head
 from edge_agent.storage.database import Database
 from edge_agent.sync.jobs import BundleHooks
@@ -50,14 +51,17 @@ def bundle_hooks(holder: BundleHolder, db: Database, clock: Clock) -> BundleHook
     return BundleHooks(install=install, reload_stored=reload_stored)
 
 
-async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[settings_key]
+def upstream_session(settings: Settings) -> aiohttp.ClientSession:
+    """The upstream ``ClientSession``: explicit timeouts, an identifying User-Agent. Use it as an async
+    context manager (the CLI's ``edge-agent sync`` makes its own the same way)."""
     timeout = aiohttp.ClientTimeout(
         total=settings.upstream.timeout_s, connect=settings.upstream.connect_timeout_s
     )
-    async with aiohttp.ClientSession(
-        timeout=timeout, headers={"User-Agent": f"edge-agent/{__version__}"}
-    ) as session:
+    return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": f"edge-agent/{__version__}"})
+
+
+async def upstream_session_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with upstream_session(app[settings_key]) as session:
         app[sync_jobs_key].bind(session)
         yield
 
