@@ -298,7 +298,9 @@ async def test_an_unreachable_upstream_is_offline(make_client: MakeClient, clock
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    agent = await make_client(upstream={"url": f"http://127.0.0.1:{port}", "connect_timeout_s": 2}, sync=QUIET)
+    agent = await make_client(
+        upstream={"url": f"http://127.0.0.1:{port}", "connect_timeout_s": 2}, sync=QUIET
+    )
 
     pull = (await admin_sync(agent))["pull"]
 
