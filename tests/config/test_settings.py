@@ -35,7 +35,9 @@ def test_environment_nests_with_double_underscore(monkeypatch: pytest.MonkeyPatc
 
 def test_toml_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "agent.toml"
-    cfg.write_text('[server]\nport = 9000\npublic_url = "http://kiosk.local:9000"\n[session]\nidle_timeout_s = 60\n')
+    cfg.write_text(
+        '[server]\nport = 9000\npublic_url = "http://kiosk.local:9000"\n[session]\nidle_timeout_s = 60\n'
+    )
     monkeypatch.setenv("EDGE_AGENT_SESSION__IDLE_TIMEOUT_S", "120")
     s = load_settings(cfg)
     assert s.server.port == 9000
