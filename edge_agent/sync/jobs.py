@@ -167,8 +167,8 @@ class SyncJobs:
         return await self.hooks.reload_stored()
 
     async def sync_now(self) -> dict[str, Any]:
-        """Push, then pull, now: ignoring backoff, ``Retry-After`` and the pull schedule (not a 401/403
-        pause of a sec, which only a key change lifts). Raises UpstreamNotConfigured."""
+        """Push, then pull, now: ignoring backoff, ``Retry-After`` and the pull schedule, but not the
+        401/403 pause of a sec (an operator lifts that). Raises UpstreamNotConfigured."""
         if self.puller is None:
             raise UpstreamNotConfigured("no upstream configured (upstream.url): running offline")
         drained = await self.push(force=True)

@@ -1,8 +1,9 @@
 """``POST /admin/sync`` (agent-api §7): run push and pull now and say what happened.
 
 Operator-authenticated like ``/status`` (``server.admin_token``, by the auth middleware). Backoff and
-``Retry-After`` timers are ignored; a sec paused by a 401/403 stays paused (a key change lifts it, not a
-retry). The call waits for both to finish: a drain in progress is waited for, then a forced one runs.
+``Retry-After`` timers are ignored; a sec paused by a 401/403 stays paused (fix the key, then an operator
+lifts the pause: retrying with the same key would only burn the queue). The call waits for both to
+finish: a drain in progress is waited for, then a forced one runs.
 
 Answers ``200 {"ok": true, "push": <drain report>, "pull": <pull report>, "sync": <status sync section>}``
 or ``409`` when no upstream is configured.
