@@ -186,3 +186,10 @@ async def test_without_an_upstream_the_agent_runs_offline_and_says_so(client: Te
     with pytest.raises(UpstreamNotConfigured):
         await jobs(client).sync_now()
     assert await jobs(client).pull_tick() is None
+
+
+async def test_the_status_page_shows_the_last_pull(make_client: MakeClient, upstream: TestServer) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    assert "<th>Last bundle pull</th><td>never</td>" in await (await agent.get("/")).text()
+    await admin_sync(agent)
+    assert "<th>Last bundle pull</th><td>full v1</td>" in await (await agent.get("/")).text()

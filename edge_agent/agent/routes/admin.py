@@ -95,6 +95,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
 
 
+def _last_pull(sync: dict[str, Any]) -> str:
+    pull = sync.get("lastPull") or {}
+    if not pull:
+        return "never" if sync.get("upstream") else "no upstream"
+    return f"{pull['outcome']} {pull.get('version') or ''}".strip()
+
+
 def _row(label: str, value: object) -> str:
     return f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(value))}</td></tr>"
 
@@ -105,6 +112,7 @@ async def index(request: web.Request) -> web.Response:
     rows = [
         _row("Version", st["version"]),
         _row("Sync", st["sync"]["state"]),
+        _row("Last bundle pull", _last_pull(st["sync"])),
         _row("Queue pending", st["queue"]["pending"]),
         _row("Oldest pending (s)", st["queue"]["oldestAgeSeconds"] or 0),
         _row("Dead letter", st["queue"]["deadLetter"]),
