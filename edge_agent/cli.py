@@ -1,4 +1,5 @@
-"""The ``edge-agent`` command: ``serve``, ``check-config``, ``health``, ``status``.
+"""The ``edge-agent`` command: ``serve``, ``check-config``, ``health``, ``status``, and the operator
+commands registered from ``cli_sync`` (``sync``, ``bundle show|load``) and ``cli_queue`` (``queue …``).
 
 Errors are one line (``click.ClickException``); bad configuration prints one line per bad field and exits
 with code 2.
@@ -17,43 +18,10 @@ from typing import Any
 import click
 
 from edge_agent import __version__
-from edge_agent.config.settings import ConfigError, Settings, is_loopback, load_settings, masked
+from edge_agent.cli_support import CONFIG_OPTION, configure_logging, set_override, settings_or_exit
+from edge_agent.config.settings import Settings, is_loopback, masked
 
 log = logging.getLogger("edge_agent")
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML settings file (environment variables EDGE_AGENT_* override it).",
-)
-
-
-def _set(overrides: dict[str, Any], dotted: str, value: Any) -> None:
-    if value is None:
-        return
-    node = overrides
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
-def settings_or_exit(config_file: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
-    try:
-        return load_settings(config_file, overrides)
-    except ConfigError as exc:
-        for line in exc.lines:
-            click.echo(line, err=True)
-        sys.exit(2)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,12 +40,14 @@ def main() -> None:
 @click.option(
     "--bundle", "bundle_path", type=click.Path(path_type=Path, dir_okay=False), help="Bundle JSON file."
 )
+@click.option("--upstream", help="Central API base URL (upstream.url); without one the agent stays offline.")
 def serve(
     config_file: Path | None,
     host: str | None,
     port: int | None,
     db_path: Path | None,
     bundle_path: Path | None,
+    upstream: str | None,
 ) -> None:
     """Run the daemon."""
     from aiohttp import web
@@ -86,10 +56,11 @@ def serve(
     from edge_agent.errors import BundleInvalid, StorageUnavailable
 
     overrides: dict[str, Any] = {}
-    _set(overrides, "server.host", host)
-    _set(overrides, "server.port", port)
-    _set(overrides, "storage.path", db_path)
-    _set(overrides, "bundle.path", bundle_path)
+    set_override(overrides, "server.host", host)
+    set_override(overrides, "server.port", port)
+    set_override(overrides, "storage.path", db_path)
+    set_override(overrides, "bundle.path", bundle_path)
+    set_override(overrides, "upstream.url", upstream)
     settings = settings_or_exit(config_file, overrides)
     configure_logging(settings.logging.level)
     if bundle_path is not None and not bundle_path.is_file():
@@ -163,8 +134,13 @@ def status(config_file: Path | None) -> None:
 
 
 def _register_subcommands() -> None:
+    from edge_agent.cli_queue import queue
+    from edge_agent.cli_sync import bundle, sync
     from edge_agent.sync.simulator.command import upstream_sim
 
+    main.add_command(sync, "sync")
+    main.add_command(queue, "queue")
+    main.add_command(bundle, "bundle")
     main.add_command(upstream_sim, "upstream-sim")
 
 

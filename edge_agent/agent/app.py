@@ -1,6 +1,7 @@
 """``create_app(settings)``: the only composition root.
 
-Cleanup contexts, in dependency order: storage (open + migrate), bundle (load at start). The SDK routes
+Cleanup contexts, in dependency order: storage (open + migrate), bundle (load at start), the upstream
+``ClientSession`` (only with ``upstream.url``), the sync scheduler (``agent/scheduler.py``). The SDK routes
 are served at the root and under ``/v2``, with duplicate slashes collapsed (a ``proxyUrl`` ending in
 ``/`` yields ``//choose``): one catch-all resource normalizes the path and dispatches.
 """
@@ -26,15 +27,20 @@ from edge_agent.agent.keys import (
     services_key,
     settings_key,
     started_at_key,
+    sync_jobs_key,
+    sync_state_key,
 )
 from edge_agent.agent.metrics import Metrics
 from edge_agent.agent.middleware import auth_middleware, errors_middleware, metrics_middleware
-from edge_agent.agent.routes import admin, choose, engagement, event, strategy, user, visit
+from edge_agent.agent.routes import admin, choose, engagement, event, strategy, sync, user, visit
+from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.agent.services import Services
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import NotFound
 from edge_agent.storage.database import Database
+from edge_agent.sync.jobs import SyncJobs
+from edge_agent.sync.state import SyncState
 
 log = logging.getLogger(__name__)
 
@@ -108,20 +114,27 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         checkpoint_interval_s=settings.storage.checkpoint_interval_s,
     )
     bundles = BundleHolder()
+    sync_state = SyncState(configured=settings.upstream.url is not None, state_since=clock.now())
     app[settings_key] = settings
     app[clock_key] = clock
     app[db_key] = db
     app[bundle_key] = bundles
-    app[metrics_key] = Metrics()
+    app[sync_state_key] = sync_state
+    app[sync_jobs_key] = SyncJobs(db, settings, clock, sync_state, bundle_hooks(bundles, db, clock))
+    app[metrics_key] = Metrics(sync_state)
     app[services_key] = Services(settings, db, bundles, clock)
     app[started_at_key] = time.monotonic()
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_bundle_ctx)
+    if settings.upstream.url is not None:
+        app.cleanup_ctx.append(upstream_session_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
 
     app.router.add_get("/healthz", _operator(admin.healthz, "/healthz"))
     app.router.add_get("/readyz", _operator(admin.readyz, "/readyz"))
     app.router.add_get("/status", _operator(admin.status, "/status"))
     app.router.add_get("/metrics", _operator(admin.metrics, "/metrics"))
+    app.router.add_post("/admin/sync", _operator(sync.sync_now, "/admin/sync"))
     app.router.add_get("/", _operator(admin.index, "/"))
     app.router.add_route("*", "/{tail:.*}", sdk_dispatch)
     return app

@@ -74,6 +74,15 @@ class BundleHolder:
             raise RuntimeError("no bundle loaded")
         return self._current.compiled
 
+    def is_stored(self, head: dict[str, Any]) -> bool:
+        """True when the active bundle is the stored one described by ``head`` (version, loadedAt)."""
+        current = self._current
+        return (
+            current is not None
+            and current.version == head["version"]
+            and current.loaded_at == head["loadedAt"]
+        )
+
     def set(self, loaded: LoadedBundle) -> None:
         self._current = loaded
 
@@ -91,11 +100,15 @@ class BundleHolder:
         return loaded
 
     async def reload_stored(self, db: Database) -> LoadedBundle | None:
-        """Adopt the bundle another component (the pull job, the CLI) stored in SQLite."""
+        """Adopt the bundle another component (the CLI, another process) stored in SQLite.
+
+        The active bundle stays when it is the stored one: same version and same ``loadedAt``, so a
+        re-load of the same version (``edge-agent bundle load``) is adopted too.
+        """
         stored = await db.read(load_stored_bundle)
         if stored is None:
             return None
-        if self._current is not None and self._current.version == stored["version"]:
+        if self.is_stored(stored):
             return self._current
         model, _ = parse_bundle(stored["doc"])
         loaded = LoadedBundle(

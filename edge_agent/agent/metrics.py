@@ -1,12 +1,63 @@
-"""Prometheus metrics, one registry per app (tests run many apps in one process)."""
+"""Prometheus metrics, one registry per app (tests run many apps in one process).
+
+Request metrics are updated by the middleware; the sync counters are read from ``SyncState`` at each
+scrape (``SyncCollector``), because the sync package does not import the agent and keeps plain counts.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from edge_agent.sync.state import SyncState
+
+STATES = ("online", "offline", "degraded", "paused")
+
+
+class SyncCollector(Collector):
+    """Exports ``SyncState.counters`` (key scheme in ``sync/state.py``) and the connectivity state."""
+
+    def __init__(self, state: SyncState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.state.counters
+        for key, name, text in (
+            ("delivered", "edge_agent_delivered", "Outbox rows delivered upstream"),
+            ("retried", "edge_agent_retried", "Upstream calls to be retried"),
+            ("dead", "edge_agent_dead_lettered", "Rows moved to dead letter"),
+        ):
+            yield CounterMetricFamily(name, text, value=counts.get(key, 0))
+        dropped = CounterMetricFamily("edge_agent_dropped", "Outbox rows evicted", labels=["reason"])
+        attempts = CounterMetricFamily(
+            "edge_agent_sync_attempts", "Sync job runs by job and outcome", labels=["job", "outcome"]
+        )
+        for key, value in sorted(counts.items()):
+            kind, _, rest = key.partition(":")
+            if kind == "dropped" and rest:
+                dropped.add_metric([rest], value)
+            elif kind == "attempt" and ":" in rest:
+                job, _, outcome = rest.partition(":")
+                attempts.add_metric([job, outcome], value)
+        yield dropped
+        yield attempts
+        current = self.state.as_dict()["state"]
+        state = GaugeMetricFamily("edge_agent_sync_state", "1 for the current sync state", labels=["state"])
+        for name in STATES:
+            state.add_metric([name], 1.0 if name == current else 0.0)
+        yield state
+        yield GaugeMetricFamily(
+            "edge_agent_sync_consecutive_failures",
+            "Upstream calls failed in a row",
+            value=self.state.consecutive_failures,
+        )
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, sync_state: SyncState | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "edge_agent_requests",
@@ -31,22 +82,8 @@ class Metrics:
         self.bundle_age = Gauge(
             "edge_agent_bundle_age_seconds", "Age of the active bundle", registry=self.registry
         )
-        self.delivered = Counter(
-            "edge_agent_delivered", "Outbox rows delivered upstream", registry=self.registry
-        )
-        self.retried = Counter("edge_agent_retried", "Upstream calls to be retried", registry=self.registry)
-        self.dead_lettered = Counter(
-            "edge_agent_dead_lettered", "Rows moved to dead letter", registry=self.registry
-        )
-        self.dropped = Counter(
-            "edge_agent_dropped", "Outbox rows evicted", ["reason"], registry=self.registry
-        )
-        self.sync_attempts = Counter(
-            "edge_agent_sync_attempts",
-            "Sync job runs by job and outcome",
-            ["job", "outcome"],
-            registry=self.registry,
-        )
+        if sync_state is not None:
+            self.registry.register(SyncCollector(sync_state))
         self.engagement_duplicates = Counter(
             "edge_agent_engagement_duplicates",
             "Engagement hits folded into an earlier one",

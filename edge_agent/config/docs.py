@@ -15,8 +15,9 @@ from edge_agent.config.settings import Settings
 
 HEADER = """# Configuration
 
-edge-agent reads one settings tree. Sources, highest first: command-line flags (`serve --host/--port/--db/
---bundle`), environment variables, the TOML file given with `--config`, then the defaults below.
+edge-agent reads one settings tree. Sources, highest first: command-line flags
+(`serve --host/--port/--db/--bundle/--upstream`; `--db` and `--upstream` of the operator commands),
+environment variables, the TOML file given with `--config`, then the defaults below.
 
 - Environment: prefix `EDGE_AGENT_`, `__` between levels: `EDGE_AGENT_UPSTREAM__URL=https://…`,
   `EDGE_AGENT_AUTH__API_KEYS='["key-1"]'` (lists and maps as JSON).

@@ -80,7 +80,12 @@ class StorageSettings(Section):
 class BundleSettings(Section):
     path: Path | None = Field(None, description="Bundle file to load at start (default: stored, else demo).")
     watch: bool = Field(False, description="Reload `bundle.path` when the file changes.")
-    watch_interval_s: float = Field(5.0, gt=0, description="How often the watched bundle file is checked.")
+    watch_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often the watched bundle file is checked, and how often the daemon adopts a bundle "
+        "another process stored (`edge-agent bundle load`, `edge-agent sync`).",
+    )
 
 
 class SessionSettings(Section):
@@ -145,7 +150,9 @@ class SyncSettings(Section):
     )
     max_in_flight: int = Field(4, ge=1, description="Most concurrent upstream calls.")
     max_rate: float = Field(50.0, gt=0, description="Most upstream calls per second.")
-    start_jitter_s: float = Field(10.0, ge=0, description="Random delay before the first drain after start.")
+    start_jitter_s: float = Field(
+        10.0, ge=0, description="Random delay before the first drain and the first pull after start."
+    )
     batch_max_items: int = Field(500, ge=1, le=500, description="Items per batch call.")
     batch_max_bytes: int = Field(512 * 1024, ge=1024, description="Bytes per batch call.")
 

@@ -325,5 +325,22 @@ def load_stored_bundle(conn: sqlite3.Connection, slot: str = "current") -> dict[
     }
 
 
+def stored_bundle_head(conn: sqlite3.Connection, slot: str = "current") -> dict[str, Any] | None:
+    """The stored bundle's ``{version, source, loadedAt, etag}`` without reading its body: the cheap
+    check the sync jobs run on every tick (has another process stored a new bundle? what do we send as
+    ``since`` / ``If-None-Match``?)."""
+    row = conn.execute(
+        "SELECT version, source, loaded_at, etag FROM bundles WHERE slot = ?", (slot,)
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "version": row["version"],
+        "source": row["source"],
+        "loadedAt": row["loaded_at"],
+        "etag": row["etag"],
+    }
+
+
 def touch_bundle_checked(conn: sqlite3.Connection, now: float) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bundle_checked_at', ?)", (str(now),))

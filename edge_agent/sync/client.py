@@ -26,6 +26,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from yarl import URL
 
+from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.storage.outbox import OutboxRow
@@ -131,7 +132,11 @@ def client_timeout(settings: Settings) -> aiohttp.ClientTimeout:
 def create_session(settings: Settings) -> aiohttp.ClientSession:
     """A session sized for the drain (call it inside the running loop; close it on shutdown)."""
     connector = aiohttp.TCPConnector(limit=settings.sync.max_in_flight * 2)
-    return aiohttp.ClientSession(timeout=client_timeout(settings), connector=connector)
+    return aiohttp.ClientSession(
+        timeout=client_timeout(settings),
+        connector=connector,
+        headers={"User-Agent": f"edge-agent/{__version__}"},
+    )
 
 
 _SLASHES = re.compile(r"/{2,}")

@@ -4,6 +4,17 @@ Plain data, no I/O: the jobs update it, the agent reads it. ``state`` is
 ``online`` (last call succeeded), ``offline`` (no upstream, or it cannot be reached),
 ``degraded`` (reachable but refusing: 401/403 on some sec, or repeated 5xx) or ``paused`` (every
 known sec paused by an auth failure).
+
+``counters`` keys (``/metrics`` exports them): ``delivered``, ``retried``, ``dead``,
+``dropped:<reason>``, and ``attempt:<job>:<outcome>`` for sync runs (``attempt:pull:delta``,
+``attempt:push:ok``, ``attempt:probe:down``, …).
+
+``last_pull`` is ``{"at", "outcome", "version", "errors"}`` with ``outcome`` one of ``not_modified``,
+``full``, ``delta``, ``rejected`` (the upstream answered but the bundle was invalid or empty; the active
+bundle stays) or ``error`` (no usable answer). ``version`` is the version the answer concerned: the new
+one, the unchanged current one for ``not_modified``, the refused one (when it named one) for
+``rejected``, None for ``error``. ``last_watch`` is the same shape for the watched bundle file
+(``outcome``: ``loaded`` or ``rejected``).
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ class SyncState:
     counters: Counter[str] = field(default_factory=Counter)  # delivered, retried, dead, dropped:<reason>, …
     last_pull: dict[str, Any] = field(default_factory=dict)  # what the last bundle pull did
     last_drain: dict[str, Any] = field(default_factory=dict)  # what the last drain did
+    last_watch: dict[str, Any] = field(default_factory=dict)  # what the bundle file watch last did
+    next_pull_at: float | None = None  # when the pull job next asks the upstream
 
     def _move(self, state: State, now: float) -> None:
         if state != self.state:
@@ -49,6 +62,10 @@ class SyncState:
         if next_attempt_at is not None:
             self.next_attempt_at = next_attempt_at
         self._move("degraded" if reachable or self.paused_secs else "offline", now)
+
+    def count_attempt(self, job: str, outcome: str) -> None:
+        """Count one sync run of ``job`` (push, pull, probe) ending in ``outcome``."""
+        self.counters[f"attempt:{job}:{outcome}"] += 1
 
     def pause_sec(self, sec: str, why: str, now: float) -> None:
         self.paused_secs[sec] = why
@@ -73,4 +90,6 @@ class SyncState:
             "counters": dict(self.counters),
             "lastPull": dict(self.last_pull),
             "lastDrain": dict(self.last_drain),
+            "lastWatch": dict(self.last_watch),
+            "nextPullAt": self.next_pull_at,
         }

@@ -9,7 +9,16 @@ from typing import Any
 from aiohttp import web
 
 from edge_agent import __version__
-from edge_agent.agent.keys import bundle_key, clock_key, db_key, metrics_key, settings_key, started_at_key
+from edge_agent.agent.keys import (
+    bundle_key,
+    clock_key,
+    db_key,
+    metrics_key,
+    settings_key,
+    started_at_key,
+    sync_state_key,
+)
+from edge_agent.agent.scheduler import describe_upstream
 from edge_agent.agent.services import json_response
 from edge_agent.storage.outbox import queue_summary
 
@@ -33,6 +42,14 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"ok": True, "bundle": loaded.version if loaded else None})
 
 
+def sync_section(app: web.Application) -> dict[str, Any]:
+    """``/status`` ``sync``: the shared SyncState plus the upstream it talks to."""
+    section: dict[str, Any] = {**app[sync_state_key].as_dict(), "upstream": describe_upstream(app)}
+    if section["upstream"] is None:
+        section["note"] = "no upstream configured: running offline; everything is kept in the queue"
+    return section
+
+
 async def collect_status(app: web.Application) -> dict[str, Any]:
     settings = app[settings_key]
     db = app[db_key]
@@ -51,11 +68,7 @@ async def collect_status(app: web.Application) -> dict[str, Any]:
             "delivered": queue["delivered"],
             "bytes": queue["bytes"],
         },
-        "sync": {
-            "state": "offline",
-            "upstream": None,
-            "note": "no upstream configured: running offline; everything is kept in the queue",
-        },
+        "sync": sync_section(app),
         "storage": {"path": str(settings.storage.path), **sizes},
         "listen": {
             "host": settings.server.host,
@@ -82,6 +95,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
 
 
+def _last_pull(sync: dict[str, Any]) -> str:
+    pull = sync.get("lastPull") or {}
+    if not pull:
+        return "never" if sync.get("upstream") else "no upstream"
+    return f"{pull['outcome']} {pull.get('version') or ''}".strip()
+
+
 def _row(label: str, value: object) -> str:
     return f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(value))}</td></tr>"
 
@@ -92,6 +112,7 @@ async def index(request: web.Request) -> web.Response:
     rows = [
         _row("Version", st["version"]),
         _row("Sync", st["sync"]["state"]),
+        _row("Last bundle pull", _last_pull(st["sync"])),
         _row("Queue pending", st["queue"]["pending"]),
         _row("Oldest pending (s)", st["queue"]["oldestAgeSeconds"] or 0),
         _row("Dead letter", st["queue"]["deadLetter"]),

@@ -1,0 +1,195 @@
+"""The sync scheduler on the real agent and the reference upstream: jobs run by themselves, shutdown is
+clean even with a call in flight, the upstream coming back triggers a drain, POST /admin/sync, offline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from blockbuster import BlockBuster, blockbuster_ctx
+
+from edge_agent.agent.keys import sync_jobs_key
+from edge_agent.clock import ManualClock
+from edge_agent.sync.jobs import SyncJobs, UpstreamNotConfigured
+from tests.conftest import MakeClient
+from tests.sync.pull_support import (
+    admin_sync,
+    marker_bundle,
+    serve_upstream,
+    status,
+    upstream_url,
+    write_version,
+)
+
+QUIET = {"start_jitter_s": 3600, "push_interval_s": 3600}
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
+    with blockbuster_ctx("edge_agent") as bb:
+        yield bb
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: Any, tmp_path: Path, demo_bundle: dict[str, Any]) -> TestServer:
+    write_version(tmp_path / "sim", "0001-v1.json", marker_bundle(demo_bundle, "v1"))
+    return await serve_upstream(aiohttp_server, tmp_path / "sim")
+
+
+@pytest.fixture
+async def sim(aiohttp_client: Any, upstream: TestServer) -> TestClient:
+    client: TestClient = await aiohttp_client(upstream)
+    return client
+
+
+def jobs(agent: TestClient) -> SyncJobs:
+    return agent.app[sync_jobs_key]
+
+
+async def faults(sim: TestClient, **config: Any) -> None:
+    response = await sim.post("/sim/faults", json=config)
+    assert response.status == 200
+
+
+async def wait_for(predicate: Any, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_scheduler_pulls_by_itself_and_stops_cleanly(
+    make_client: MakeClient, upstream: TestServer
+) -> None:
+    agent = await make_client(
+        upstream={"url": upstream_url(upstream)}, sync={"start_jitter_s": 0, "pull_interval_s": 1}
+    )
+
+    async def pulled() -> bool:
+        return (await status(agent))["sync"]["lastPull"].get("outcome") == "full"
+
+    await wait_for(pulled)
+    assert (await status(agent))["bundle"]["version"] == "v1"
+
+    await jobs(agent).stop()
+    assert jobs(agent)._scheduler is None and not jobs(agent)._running
+    await jobs(agent).stop()  # the app's cleanup stops it again: harmless
+
+
+async def test_shutdown_with_a_pull_in_flight_cancels_it_and_changes_nothing(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await faults(sim, latencyMs=3000)
+    agent = await make_client(
+        upstream={"url": upstream_url(upstream)}, sync={"start_jitter_s": 0, "pull_interval_s": 1}
+    )
+
+    async def in_flight() -> bool:
+        response = await sim.get("/sim/stats")
+        return bool((await response.json())["faults"].get("latency"))
+
+    await wait_for(in_flight)
+    started = time.monotonic()
+    await jobs(agent).stop()
+
+    assert time.monotonic() - started < 1.0
+    st = await status(agent)
+    assert st["bundle"]["version"] == "demo-1" and st["sync"]["lastPull"] == {}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_reaching_the_upstream_after_a_failed_pull_drains_at_once(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient
+) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    jobs(agent).pause()
+    await faults(sim, outage=True)
+    assert (await admin_sync(agent))["pull"]["outcome"] == "error"
+    await faults(sim)
+
+    report = await jobs(agent).pull(force=True)
+
+    assert report is not None and report.outcome == "full"
+    assert jobs(agent).state.counters["upstream_back"] == 1
+    assert (await jobs(agent).pull(force=True)) is not None
+    assert jobs(agent).state.counters["upstream_back"] == 1  # only on the way back
+
+
+async def test_a_probe_notices_the_upstream_back_long_before_the_stretched_pull(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient, clock: ManualClock
+) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    jobs(agent).pause()
+    await faults(sim, outage=True, retryAfter=3600)  # keeps the next pull an hour away
+    assert (await admin_sync(agent))["pull"]["outcome"] == "error"
+    counters = jobs(agent).state.counters
+
+    assert await jobs(agent).pull_tick() is None  # down: the first probe is one interval away
+    assert counters["attempt:probe:down"] == counters["attempt:probe:up"] == 0
+    clock.advance(75)
+    assert await jobs(agent).pull_tick() is None
+    assert counters["attempt:probe:down"] == 1 and counters["upstream_back"] == 0
+
+    await faults(sim)
+    clock.advance(75)
+    assert await jobs(agent).pull_tick() is None
+    assert counters["attempt:probe:up"] == 1 and counters["upstream_back"] == 1
+    report = await jobs(agent).pull_tick()  # the pull was made due
+    assert report is not None and report.outcome == "full"
+
+
+async def test_admin_sync_ignores_retry_after(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient, clock: ManualClock
+) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    await faults(sim, outage=True, retryAfter=3600)
+    await admin_sync(agent)
+    await faults(sim)
+    clock.advance(60)
+    assert await jobs(agent).pull() is None  # the schedule still waits
+
+    body = await admin_sync(agent)
+
+    assert body["ok"] is True and body["pull"]["outcome"] == "full"
+    assert "push" in body and body["sync"]["state"] == "online"
+    assert body["sync"]["lastPull"]["version"] == "v1"
+
+
+async def test_admin_sync_needs_the_admin_token(make_client: MakeClient, upstream: TestServer) -> None:
+    agent = await make_client(
+        upstream={"url": upstream_url(upstream)}, server={"admin_token": "adm"}, sync=QUIET
+    )
+    refused = await agent.post("/admin/sync")
+    assert refused.status == 403
+    assert (await status(agent, Authorization="Bearer adm"))["bundle"]["version"] == "demo-1"
+
+    body = await admin_sync(agent, Authorization="Bearer adm")
+
+    assert body["pull"]["outcome"] == "full"
+
+
+async def test_without_an_upstream_the_agent_runs_offline_and_says_so(client: TestClient) -> None:
+    st = (await status(client))["sync"]
+    assert st["state"] == "offline" and st["configured"] is False and st["upstream"] is None
+    assert "no upstream configured" in st["note"]
+    assert jobs(client).puller is None
+
+    response = await client.post("/admin/sync")
+    assert response.status == 409
+    assert (await response.json())["errors"] == ["no upstream configured (upstream.url): running offline"]
+    with pytest.raises(UpstreamNotConfigured):
+        await jobs(client).sync_now()
+    assert await jobs(client).pull_tick() is None
+
+
+async def test_the_status_page_shows_the_last_pull(make_client: MakeClient, upstream: TestServer) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    assert "<th>Last bundle pull</th><td>never</td>" in await (await agent.get("/")).text()
+    await admin_sync(agent)
+    assert "<th>Last bundle pull</th><td>full v1</td>" in await (await agent.get("/")).text()
