@@ -29,6 +29,8 @@ class SyncCollector(Collector):
             ("delivered", "edge_agent_delivered", "Outbox rows delivered upstream"),
             ("retried", "edge_agent_retried", "Upstream calls to be retried"),
             ("dead", "edge_agent_dead_lettered", "Rows moved to dead letter"),
+            ("pruned", "edge_agent_pruned", "Delivered rows pruned after retention.delivered_days"),
+            ("upstream_back", "edge_agent_upstream_back", "Times the upstream came back after an outage"),
         ):
             yield CounterMetricFamily(name, text, value=counts.get(key, 0))
         dropped = CounterMetricFamily("edge_agent_dropped", "Outbox rows evicted", labels=["reason"])

@@ -1,0 +1,94 @@
+"""Operator routes matching the CLI (agent-api §7): queue inspection, dead-letter retry/purge, bundle load,
+and lifting a sec's 401/403 push pause. Operator-authenticated like ``/status``.
+
+- ``GET  /admin/queue[?state=pending|delivered|dead&limit=N]`` → ``{summary, rows}``
+- ``POST /admin/queue/retry`` ``{"ids": [...]}`` or ``{"all": true}`` → ``{retried}``
+- ``POST /admin/queue/purge`` ``{"state": "dead"}`` and/or ``{"ids": [...]}`` → ``{purged}``
+- ``POST /admin/bundle`` (a bundle document) → ``{version}``; an invalid one is a 422 listing every problem
+- ``POST /admin/sync/resume[?sec=S]`` → ``{resumed: [secs]}`` (no ``sec``: every paused sec)
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from aiohttp import web
+
+from edge_agent.agent.keys import bundle_key, clock_key, db_key, sync_jobs_key, sync_state_key
+from edge_agent.agent.services import json_response
+from edge_agent.agent.wire import parse_json
+from edge_agent.errors import ParameterError
+from edge_agent.storage import outbox_admin
+from edge_agent.storage.outbox import queue_summary
+from edge_agent.storage.outbox_admin import RowState
+
+STATES: tuple[str, ...] = get_args(RowState)
+
+
+def _state(value: Any) -> RowState | None:
+    if value is None:
+        return None
+    if value not in STATES:
+        raise ParameterError(f"state: must be one of {list(STATES)}")
+    state: RowState = value
+    return state
+
+
+def _ids(body: dict[str, Any]) -> list[str] | None:
+    ids = body.get("ids")
+    if ids is None:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ParameterError("ids: must be a list of row ids (strings)")
+    return ids
+
+
+async def queue(request: web.Request) -> web.Response:
+    state = _state(request.query.get("state"))
+    try:
+        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
+    except ValueError:
+        raise ParameterError("limit: must be an integer") from None
+    now = request.app[clock_key].now()
+    summary, rows = await request.app[db_key].read(
+        lambda conn: (queue_summary(conn, now), outbox_admin.list_rows(conn, state, limit, with_body=True))
+    )
+    return json_response({"summary": summary, "rows": rows})
+
+
+async def queue_retry(request: web.Request) -> web.Response:
+    body = parse_json(await request.read())
+    ids = _ids(body)
+    if ids is None and body.get("all") is not True:
+        raise ParameterError('body: give "ids": [...] or "all": true')
+    now = request.app[clock_key].now()
+    retried = await request.app[db_key].write(lambda conn: outbox_admin.retry_dead(conn, ids, now))
+    return json_response({"ok": True, "retried": retried})
+
+
+async def queue_purge(request: web.Request) -> web.Response:
+    body = parse_json(await request.read())
+    state, ids = _state(body.get("state")), _ids(body)
+    if state is None and ids is None:
+        raise ParameterError('body: give "state" and/or "ids"')
+    drainer = request.app[sync_jobs_key].drainer
+    if drainer is not None:
+        purged = await drainer.purge(state=state, ids=ids)  # also counted in dropped{reason="operator"}
+    else:
+        purged = await request.app[db_key].write(lambda conn: outbox_admin.purge(conn, state=state, ids=ids))
+    return json_response({"ok": True, "purged": purged})
+
+
+async def bundle_load(request: web.Request) -> web.Response:
+    app = request.app
+    loaded = await app[bundle_key].install(
+        app[db_key], await request.read(), source="admin", clock=app[clock_key]
+    )
+    return json_response({"ok": True, "version": loaded.version})
+
+
+async def sync_resume(request: web.Request) -> web.Response:
+    drainer = request.app[sync_jobs_key].drainer
+    resumed = drainer.resume(request.query.get("sec")) if drainer is not None else []
+    paused = dict(request.app[sync_state_key].paused_secs)
+    return json_response({"ok": True, "resumed": resumed, "paused": paused})
