@@ -139,3 +139,49 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     pending = [m.name for m in migrations.pending(db)]
     migrations.apply(db)
     return pending
+
+
+@migrations()
+def m004_scores(db: sqlite_utils.Database) -> None:
+    """Recommendation scores kept up to date as events arrive (``storage/scores.py``).
+
+    Daily buckets (UTC day numbers) so a window is a range scan and old days can be pruned;
+    ``pair_scores`` holds both directions of a pair so an anchor's partners are one index seek.
+    """
+    db.executescript(
+        """
+        CREATE TABLE item_scores (
+            day INTEGER NOT NULL,
+            product_id TEXT NOT NULL,
+            views INTEGER NOT NULL DEFAULT 0,
+            carts INTEGER NOT NULL DEFAULT 0,
+            purchases INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, product_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE pair_scores (
+            kind TEXT NOT NULL,
+            a TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            b TEXT NOT NULL,
+            n INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, a, day, b)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE profile_views (
+            uid TEXT NOT NULL,
+            product_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (uid, product_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX profile_views_at ON profile_views(uid, at);
+
+        CREATE TABLE session_views (
+            ses TEXT NOT NULL,
+            product_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (ses, product_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX session_views_at ON session_views(at);
+        """
+    )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from edge_agent.storage import decisions, history, outbox, profiles
+from edge_agent.storage import decisions, history, outbox, profiles, scores
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy
 
 Kind = Literal["visit", "event", "choose", "user", "strategy"]
@@ -105,6 +105,9 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
                 conn, uid=identity.uid, ses=identity.ses, type=event["type"], at=at, event=event, ctx=req.ctx
             )
         profiles.count_events(conn, identity, len(req.events))
+    scores.record(
+        conn, kind=req.kind, uid=identity.uid, ses=identity.ses, ctx=req.ctx, events=req.events, now=now
+    )
     queue_it = req.kind in ("visit", "event") or (
         req.kind == "user" and (req.identity.attributes or req.identity.custom)
     )
