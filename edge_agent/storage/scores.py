@@ -182,14 +182,17 @@ def prune(conn: sqlite3.Connection, before: float) -> None:
 # -- reads -------------------------------------------------------------------------------------------
 
 
-def activity(conn: sqlite3.Connection, since_day: int) -> dict[str, tuple[int, int, int]]:
-    """``{productId: (views, carts, purchases)}`` summed over the days ``>= since_day``."""
+def activity(
+    conn: sqlite3.Connection, since_day: int, until_day: int | None = None
+) -> dict[str, tuple[int, int, int]]:
+    """``{productId: (views, carts, purchases)}`` summed over the days ``>= since_day`` (and
+    ``<= until_day`` when given; without it, days after today — device clocks running ahead — count)."""
     return {
         row[0]: (row[1], row[2], row[3])
         for row in conn.execute(
             "SELECT product_id, SUM(views), SUM(carts), SUM(purchases) FROM item_scores "
-            "WHERE day >= ? GROUP BY product_id",
-            (since_day,),
+            "WHERE day >= ? AND day <= ? GROUP BY product_id",
+            (since_day, until_day if until_day is not None else 2**62),
         )
     }
 

@@ -107,3 +107,17 @@ async def test_requests_never_touch_sqlite_on_the_event_loop(shop: Shop) -> None
             assert (await shop.products("u1", {"strategyId": strategy}, ["sku-1001"]))["slots"]
         answer = await shop.post("/choose", "u1", data=[{"selector": "cart_reco"}])
         assert answer["data"][0]["payload"][0]["contents"][0]["products"]["slots"]
+
+
+async def test_todays_events_show_at_once_and_late_ones_within_a_minute(
+    shop: Shop, clock: ManualClock
+) -> None:
+    await shop.add_to_cart("u1", "sku-1008")
+    assert await shop.ids("reader", "str_popular_all") == ["sku-1008"]
+    await shop.add_to_cart("u2", "sku-1003")
+    assert await shop.ids("reader", "str_popular_all") == ["sku-1003", "sku-1008"]  # today: read fresh
+    late = {"type": "purchase-v1", "name": "Purchase", "cart": [{"productId": "sku-1006"}]}
+    for who in ("u3", "u4"):
+        await shop.event(who, {**late, "eventTime": rfc3339(clock.now() - 3 * DAY)})
+    clock.advance(61)  # past days' sums are reused for up to 60 s
+    assert await shop.ids("reader", "str_popular_all") == ["sku-1006", "sku-1003", "sku-1008"]

@@ -36,28 +36,65 @@ from edge_agent.storage.database import Database
 DEFAULT_SIZE = 10
 
 
+class ActivityCache:
+    """Activity summed over the past days of a window, shared by requests for ``ttl`` seconds.
+
+    A window's past days change only when a late event (an ``eventTime`` before today, e.g. a replay)
+    arrives, so their sum is reused; today's rows are always read fresh, which keeps what a shopper just
+    did visible at once. A late event shows within ``ttl`` seconds. Used from reader threads: entries are
+    replaced whole, so a race costs at most one extra read.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[int, int], tuple[float, dict[str, tuple[int, int, int]]]] = {}
+
+    def past(
+        self, conn: sqlite3.Connection, since_day: int, today: int, now: float
+    ) -> dict[str, tuple[int, int, int]]:
+        key = (since_day, today)
+        hit = self._entries.get(key)
+        if hit is not None and 0 <= now - hit[0] <= self.ttl:
+            return hit[1]
+        totals = scores.activity(conn, since_day, today - 1) if since_day < today else {}
+        # Entries of earlier days will not be asked for again: keep only today's.
+        fresh = {k: v for k, v in self._entries.items() if k[1] == today}
+        fresh[key] = (now, totals)
+        self._entries = fresh
+        return totals
+
+
 class StoredScores:
-    """The :class:`~edge_agent.agent.decide.strategies.ScoreSource` of one request, read from SQLite.
+    """The :class:`~edge_agent.agent.decide.rankers.ScoreSource` of one request, read from SQLite.
 
     Runs on a reader thread. Each aggregate is read at most once per request (the strategies of one
     request and their fallbacks often share a window).
     """
 
-    def __init__(self, conn: sqlite3.Connection, uid: str, now: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, uid: str, now: float, cache: ActivityCache) -> None:
         self.conn = conn
         self.uid = uid
         self.now = now
+        self.cache = cache
+        self._today = scores.day_of(now)
+        self._todays: dict[str, tuple[int, int, int]] | None = None
         self._activity: dict[int, dict[str, tuple[int, int, int]]] = {}
         self._partners: dict[tuple[str, tuple[str, ...], int], dict[str, int]] = {}
 
     def _since_day(self, days: float) -> int:
         # ``days`` UTC days including today.
-        return scores.day_of(self.now) - max(1, math.ceil(days)) + 1
+        return self._today - max(1, math.ceil(days)) + 1
 
     def activity(self, days: float) -> Mapping[str, tuple[int, int, int]]:
         since = self._since_day(days)
         if since not in self._activity:
-            self._activity[since] = scores.activity(self.conn, since)
+            if self._todays is None:
+                self._todays = scores.activity(self.conn, self._today)
+            totals = dict(self.cache.past(self.conn, since, self._today, self.now))
+            for pid, (v, c, p) in self._todays.items():
+                old = totals.get(pid, (0, 0, 0))
+                totals[pid] = (old[0] + v, old[1] + c, old[2] + p)
+            self._activity[since] = totals
         return self._activity[since]
 
     def partners(self, kind: str, anchors: Sequence[str], days: float) -> Mapping[str, int]:
@@ -157,7 +194,8 @@ class RecoBatch:
         """Rank and page every Products object handed out, in place (one read for the whole request)."""
         if self._jobs:
             uid = str(self._ctx.user.get("uid") or "")
-            await self._reco.db.read(lambda conn: self._fill_all(StoredScores(conn, uid, self._ctx.now)))
+            now, cache = self._ctx.now, self._reco.activity_cache
+            await self._reco.db.read(lambda conn: self._fill_all(StoredScores(conn, uid, now, cache)))
 
     def _fill_all(self, source: StoredScores) -> None:
         for job in self._jobs:
@@ -205,6 +243,7 @@ class Recommender:
     def __init__(self, base_url: str, db: Database) -> None:
         self.base_url = base_url
         self.db = db
+        self.activity_cache = ActivityCache()
 
     def batch(
         self, ctx: EvalContext, bundle: CompiledBundle, default_option: ContentSettingsIn | None = None
