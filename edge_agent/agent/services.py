@@ -60,7 +60,7 @@ class Services:
         self.tz = _local_tz(settings.decision.timezone)
         self.base_url = settings.public_url
         self.sections = frozenset(settings.auth.sections)
-        self.recommender = Recommender(self.base_url)
+        self.recommender = Recommender(self.base_url, db)
 
     # -- input ---------------------------------------------------------------------------------------
 

@@ -139,14 +139,6 @@ def m002_outbox_delivered_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX outbox_delivered_at ON outbox(delivered_at) WHERE state = 'delivered'")
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply pending migrations on ``conn``; return the names applied."""
-    db = sqlite_utils.Database(conn)
-    pending = [m.name for m in migrations.pending(db)]
-    migrations.apply(db)
-    return pending
-
-
 @migrations()
 def m003_profile_state(db: sqlite_utils.Database) -> None:
     """Cart, purchases and product affinity per profile, kept as events arrive (``storage/profile_state``)."""
@@ -163,3 +155,57 @@ def m003_profile_state(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m004_scores(db: sqlite_utils.Database) -> None:
+    """Recommendation scores kept up to date as events arrive (``storage/scores.py``).
+
+    Daily buckets (UTC day numbers) so a window is a range scan and old days can be pruned;
+    ``pair_scores`` holds both directions of a pair so an anchor's partners are one index seek.
+    """
+    db.executescript(
+        """
+        CREATE TABLE item_scores (
+            day INTEGER NOT NULL,
+            product_id TEXT NOT NULL,
+            views INTEGER NOT NULL DEFAULT 0,
+            carts INTEGER NOT NULL DEFAULT 0,
+            purchases INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, product_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE pair_scores (
+            kind TEXT NOT NULL,
+            a TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            b TEXT NOT NULL,
+            n INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, a, day, b)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE profile_views (
+            uid TEXT NOT NULL,
+            product_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (uid, product_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX profile_views_at ON profile_views(uid, at);
+
+        CREATE TABLE session_views (
+            ses TEXT NOT NULL,
+            product_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (ses, product_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX session_views_at ON session_views(at);
+        """
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations on ``conn``; return the names applied."""
+    db = sqlite_utils.Database(conn)
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending

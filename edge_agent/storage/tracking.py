@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from edge_agent.storage import decisions, history, outbox, profile_state, profiles
+from edge_agent.storage import decisions, history, outbox, profile_state, profiles, scores
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy
 
 Kind = Literal["visit", "event", "choose", "user", "strategy"]
@@ -110,6 +110,9 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
         profiles.count_events(conn, identity, len(req.events))
     snap.state = profile_state.advance(
         conn, identity, req.kind, req.events, req.ctx, now, cap_day_start=req.cap_day_start
+    )
+    scores.record(
+        conn, kind=req.kind, uid=identity.uid, ses=identity.ses, ctx=req.ctx, events=req.events, now=now
     )
     queue_it = req.kind in ("visit", "event") or (
         req.kind == "user" and (req.identity.attributes or req.identity.custom)

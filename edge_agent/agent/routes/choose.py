@@ -22,6 +22,7 @@ async def choose(request: web.Request) -> web.Response:
     loaded = active_bundle(request)
     snap = await svc.track("choose", "/choose", raw, req, loaded=loaded, want_assignments=True)
     ctx = svc.context(snap, req, loaded)
+    products = svc.recommender.batch(ctx, loaded.compiled, req.content_settings)
     chooser = Chooser(
         bundle=loaded.compiled,
         ctx=ctx,
@@ -29,9 +30,10 @@ async def choose(request: web.Request) -> web.Response:
         base_url=svc.base_url,
         assignments=snap.assignments,
         caps=svc.caps(snap),
-        products=svc.recommender,
+        products=products,
     )
     result = chooser.choose(req.data)
+    await products.fill()  # the contents' products, ranked in one read
     if result.decisions:
         uid, now = snap.identity.uid, ctx.now
         await svc.db.write(

@@ -19,7 +19,7 @@ async def strategy(request: web.Request) -> web.Response:
     snap = await svc.track("strategy", "/strategy", raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
     decision_id = decision_id_for(req.sec, snap.identity.uid, ctx.now)
-    data: list[dict[str, Any]] = [
-        svc.recommender.products_for_request(item, ctx, loaded.compiled, decision_id) for item in req.data
-    ]
+    batch = svc.recommender.batch(ctx, loaded.compiled)
+    data: list[dict[str, Any]] = [batch.products_for_request(item, decision_id) for item in req.data]
+    await batch.fill()
     return json_response({"user": svc.user_out(snap, req, ctx), "data": data})
