@@ -233,6 +233,12 @@ def _event_time(event: dict[str, Any], default: float) -> float:
 # --- the row ------------------------------------------------------------------------------------------------
 
 
+def cart_products(conn: sqlite3.Connection, uid: str) -> list[str]:
+    """The products in the profile's cart now, in cart order (``bought_together`` anchors on them)."""
+    row = conn.execute("SELECT cart FROM profile_state WHERE uid = ?", (uid,)).fetchone()
+    return [] if row is None else [line["productId"] for line in orjson.loads(row["cart"])]
+
+
 def _from_row(row: sqlite3.Row) -> ProfileState:
     return ProfileState(
         cart=[CartLine(x["productId"], x["quantity"], x["itemPrice"]) for x in orjson.loads(row["cart"])],

@@ -26,15 +26,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 DAY_SECONDS = 86_400
 VIEW_PAIRS = "view"
 BUY_PAIRS = "buy"
 # A session or cart pairs a product with at most this many others: bounds the write cost of one event
 # (pairs grow quadratically) while keeping every realistic basket whole.
 MAX_PAIR_PARTNERS = 50
-CART_EVENTS = ("add-to-cart-v1", "remove-from-cart-v1", "sync-cart-v1", "purchase-v1")
 
 
 def day_of(at: float) -> int:
@@ -220,34 +217,3 @@ def recent_views(conn: sqlite3.Connection, uid: str, since: float, limit: int) -
             (uid, since, limit),
         )
     ]
-
-
-def profile_cart(conn: sqlite3.Connection, uid: str, since: float) -> list[str]:
-    """The products in the profile's cart, replaying its cart events since ``since`` from the history.
-
-    ``add`` adds, ``remove`` removes, ``sync`` replaces with its ``cart``, ``purchase`` empties it.
-    Per-profile and bounded by the window: this reads one profile's rows, never the whole history.
-    """
-    marks = ",".join("?" * len(CART_EVENTS))
-    cart: dict[str, None] = {}
-    for etype, body in conn.execute(
-        f"SELECT type, event FROM history WHERE uid = ? AND at >= ? AND type IN ({marks}) ORDER BY at, id",
-        (uid, since, *CART_EVENTS),
-    ):
-        event = orjson.loads(body)
-        if not isinstance(event, dict):
-            continue
-        if etype == "purchase-v1":
-            cart.clear()
-        elif etype == "sync-cart-v1":
-            if isinstance(event.get("cart"), list):  # a sync without a cart says nothing about it
-                cart = dict.fromkeys(_cart_products(event))
-        else:
-            pid = product_id(event.get("productId"))
-            if pid is None:
-                continue
-            if etype == "add-to-cart-v1":
-                cart[pid] = None
-            else:
-                cart.pop(pid, None)
-    return list(cart)

@@ -51,8 +51,8 @@ class ScoreSource(Protocol):
         """The requesting profile's viewed products within ``days``, most recent first."""
         ...
 
-    def cart(self, days: float) -> Sequence[str]:
-        """The requesting profile's cart, from its cart events within ``days``."""
+    def cart(self) -> Sequence[str]:
+        """The requesting profile's cart now."""
         ...
 
 
@@ -174,7 +174,7 @@ def _viewed_together(
 def _bought_together(
     catalog: CatalogIndex, p: Params, anchors: Sequence[str], scores: ScoreSource
 ) -> list[str]:
-    owned = list(dict.fromkeys([*anchors, *scores.cart(p.window_days)]))
+    owned = list(dict.fromkeys([*anchors, *scores.cart()]))
     counts = scores.partners(BUY_PAIRS, owned, p.window_days)
     return [pid for pid in catalog.by_score({k: float(n) for k, n in counts.items()}) if pid not in owned]
 

@@ -30,7 +30,7 @@ from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.decide.rtrules import Rule, arrange, compile_rules
 from edge_agent.agent.decide.strategies import Candidate, StrategyBook, book_for
 from edge_agent.agent.wire import ChooseItemIn, ContentSettingsIn, RtRuleIn, StrategyItemIn
-from edge_agent.storage import scores
+from edge_agent.storage import profile_state, scores
 from edge_agent.storage.database import Database
 
 DEFAULT_SIZE = 10
@@ -106,8 +106,9 @@ class StoredScores:
     def recent_views(self, days: float, limit: int) -> Sequence[str]:
         return scores.recent_views(self.conn, self.uid, self.now - days * scores.DAY_SECONDS, limit)
 
-    def cart(self, days: float) -> Sequence[str]:
-        return scores.profile_cart(self.conn, self.uid, self.now - days * scores.DAY_SECONDS)
+    def cart(self) -> Sequence[str]:
+        # The cart as profile_state keeps it (one source of truth for cart conditions and anchors).
+        return profile_state.cart_products(self.conn, self.uid)
 
 
 def shape_item(item: dict[str, Any], option: ContentSettingsIn | None) -> dict[str, Any]:
