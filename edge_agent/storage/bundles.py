@@ -310,19 +310,12 @@ def store_bundle(
 
 
 def load_stored_bundle(conn: sqlite3.Connection, slot: str = "current") -> dict[str, Any] | None:
-    """The stored bundle row: ``{version, source, loadedAt, etag, doc}``, or None."""
-    row = conn.execute(
-        "SELECT version, source, loaded_at, etag, body FROM bundles WHERE slot = ?", (slot,)
-    ).fetchone()
-    if row is None:
+    """The stored bundle: ``stored_bundle_head`` plus ``doc``, the document itself; or None."""
+    head = stored_bundle_head(conn, slot)
+    if head is None:
         return None
-    return {
-        "version": row["version"],
-        "source": row["source"],
-        "loadedAt": row["loaded_at"],
-        "etag": row["etag"],
-        "doc": orjson.loads(row["body"]),
-    }
+    (body,) = conn.execute("SELECT body FROM bundles WHERE slot = ?", (slot,)).fetchone()
+    return {**head, "doc": orjson.loads(body)}
 
 
 def stored_bundle_head(conn: sqlite3.Connection, slot: str = "current") -> dict[str, Any] | None:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from edge_agent.storage import values
 from edge_agent.storage.decisions import CapCounts, cap_counts
 from edge_agent.storage.profiles import Identity
 
@@ -92,7 +92,7 @@ def advance(
         changed = _apply_visit(state, ctx, now)
     elif kind == "event":
         for event in events:
-            changed = _apply_event(state, event, _event_time(event, now)) or changed
+            changed = _apply_event(state, event, values.event_time(event, now)) or changed
     if changed:
         _store(conn, identity.uid, state, now)
     if cap_day_start is not None:
@@ -107,7 +107,7 @@ def _apply_visit(state: ProfileState, ctx: dict[str, Any], now: float) -> bool:
     data = ctx.get("data")
     if ctx.get("type") != "PRODUCT" or not isinstance(data, list) or not data:
         return False
-    product_id = _product_id(data[0])
+    product_id = values.product_id(data[0])
     if product_id is None:
         return False
     _boost(state, product_id, AFFINITY_WEIGHTS["view"], now)
@@ -123,7 +123,7 @@ def _apply_event(state: ProfileState, event: dict[str, Any], at: float) -> bool:
         state.purchases += 1
         state.last_purchase_at = at if state.last_purchase_at is None else max(state.last_purchase_at, at)
         state.cart = []
-        single = _product_id(event.get("productId"))
+        single = values.product_id(event.get("productId"))
         purchased = [x.product_id for x in lines] or ([single] if single is not None else [])
         for bought in dict.fromkeys(purchased):
             _boost(state, bought, AFFINITY_WEIGHTS["purchase"], at)
@@ -136,7 +136,7 @@ def _apply_event(state: ProfileState, event: dict[str, Any], at: float) -> bool:
         return True
     if kind not in ("add-to-cart-v1", "remove-from-cart-v1"):
         return False
-    product_id = _product_id(event.get("productId"))
+    product_id = values.product_id(event.get("productId"))
     if kind == "add-to-cart-v1" and product_id is not None:
         _boost(state, product_id, AFFINITY_WEIGHTS["cart"], at)
     after = _lines(event.get("cart"))
@@ -189,22 +189,13 @@ def _num(value: Any) -> float | None:
     return None
 
 
-def _product_id(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value or None
-    number = _num(value)  # Android may send numeric-looking ids as numbers
-    if number is not None:
-        return str(int(number)) if number.is_integer() else str(number)
-    return None
-
-
 def _lines(value: Any) -> list[CartLine] | None:
     """A wire ``cart`` as lines (repeated products merged); None when it is not a list."""
     if not isinstance(value, list):
         return None
     lines: dict[str, CartLine] = {}
     for item in value:
-        if not isinstance(item, dict) or (product_id := _product_id(item.get("productId"))) is None:
+        if not isinstance(item, dict) or (product_id := values.product_id(item.get("productId"))) is None:
             continue
         quantity = _num(item.get("quantity"))
         quantity = 1.0 if quantity is None else quantity
@@ -217,17 +208,6 @@ def _lines(value: Any) -> list[CartLine] | None:
         else:
             lines[product_id] = CartLine(product_id, quantity, price)
     return list(lines.values())
-
-
-def _event_time(event: dict[str, Any], default: float) -> float:
-    value = event.get("eventTime")
-    if not isinstance(value, str):
-        return default
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return default
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 # --- the row ------------------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
+
+from edge_agent.storage.values import event_time, product_id
 
 DAY_SECONDS = 86_400
 VIEW_PAIRS = "view"
@@ -37,26 +38,6 @@ MAX_PAIR_PARTNERS = 50
 def day_of(at: float) -> int:
     """The UTC day number of a unix time: the bucket an event is counted in."""
     return int(at // DAY_SECONDS)
-
-
-def product_id(value: Any) -> str | None:
-    """A product id as the SDKs may send it (Android can send numbers); anything else is no id."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return str(int(value)) if float(value).is_integer() else str(value)
-    return value if isinstance(value, str) and value else None
-
-
-def _event_time(event: dict[str, Any], default: float) -> float:
-    raw = event.get("eventTime")
-    if not isinstance(raw, str):
-        return default
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return default
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _cart_products(event: dict[str, Any]) -> list[str]:
@@ -97,9 +78,9 @@ def record(
             if etype == "add-to-cart-v1":
                 pid = product_id(event.get("productId"))
                 if pid is not None:
-                    _bump(conn, pid, day_of(_event_time(event, now)), carts=1)
+                    _bump(conn, pid, day_of(event_time(event, now)), carts=1)
             elif etype == "purchase-v1":
-                day = day_of(_event_time(event, now))
+                day = day_of(event_time(event, now))
                 bought = _cart_products(event) or [
                     p for p in (product_id(event.get("productId")),) if p is not None
                 ]

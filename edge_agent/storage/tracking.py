@@ -8,31 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 
 from edge_agent.storage import decisions, history, outbox, profile_state, profiles, scores
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy
+from edge_agent.storage.values import parse_time, rfc3339
 
 Kind = Literal["visit", "event", "choose", "user", "strategy"]
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(value: Any, default: float) -> float:
-    if not isinstance(value, str):
-        return default
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return default
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.storage.outbox import OutboxRow
-from edge_agent.storage.tracking import rfc3339
+from edge_agent.storage.values import rfc3339
 from edge_agent.sync.pacing import parse_retry_after
 
 BATCH_PATH = "/edge/v1/batch"

@@ -9,7 +9,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from edge_agent.clock import ManualClock
-from edge_agent.storage.tracking import rfc3339
+from edge_agent.storage.values import rfc3339
 from tests.helpers import db_rows, envelope
 
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from edge_agent.storage.scores import BUY_PAIRS, VIEW_PAIRS, product_id
+from edge_agent.storage.scores import BUY_PAIRS, VIEW_PAIRS
+from edge_agent.storage.values import product_id
 
 RECENT_VIEWS_LIMIT = 500
 

@@ -20,7 +20,7 @@ from edge_agent.agent.decide.conditions import Predicate, compile_condition
 from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.decide.rankers import RANKERS, CatalogIndex, Params, ScoreSource
 from edge_agent.storage.bundles import Strategy
-from edge_agent.storage.scores import product_id
+from edge_agent.storage.values import product_id
 
 MAX_FALLBACK_DEPTH = 5  # fallbacks followed after the primary strategy
 _BOOK_KEY = "strategy_book"
