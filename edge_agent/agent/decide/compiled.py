@@ -125,10 +125,16 @@ class CompiledBundle:
     strategy_numbers: dict[str, int]  # strId: 1-based position in the bundle's list
     catalog: dict[str, dict[str, Any]]
     # What ``count`` conditions need from a profile's history: only these types, only this far back.
+    sections: frozenset[str] | None = None  # the secs whose campaigns this bundle serves; None = all
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
     list_dependent: frozenset[str] = frozenset()  # segments that depend on user.segments (segments.py)
+
+
+def serves(bundle: CompiledBundle, sec: str) -> bool:
+    """Whether the bundle's campaigns answer requests of ``sec`` (bundle.md §1 ``sections``)."""
+    return bundle.sections is None or sec in bundle.sections
 
 
 def _ranked(campaigns: list[CompiledCampaign]) -> tuple[CompiledCampaign, ...]:
@@ -225,6 +231,7 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         strategies={s.strategy_id: s for s in bundle.strategies},
         strategy_numbers={s.strategy_id: i + 1 for i, s in enumerate(bundle.strategies)},
         catalog={i.product_id: i.model_dump(by_alias=True) for i in bundle.catalog},
+        sections=None if bundle.sections is None else frozenset(bundle.sections),
         history_days=max(windows.values(), default=0.0),
         history_types=frozenset(windows),
         list_dependent=segment_graph(bundle.segments),

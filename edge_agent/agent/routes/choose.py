@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge_agent.agent.decide.campaigns import Chooser
+from edge_agent.agent.decide.compiled import serves
 from edge_agent.agent.routes.common import active_bundle, services
 from edge_agent.agent.services import json_response
 from edge_agent.agent.wire import ChooseRequest
@@ -32,7 +33,7 @@ async def choose(request: web.Request) -> web.Response:
         caps=svc.caps(snap),
         products=products,
     )
-    result = chooser.choose(req.data)
+    result = chooser.choose(req.data if serves(loaded.compiled, req.sec) else [])
     await products.fill()  # the contents' products, ranked in one read
     if result.decisions:
         uid, now = snap.identity.uid, ctx.now
