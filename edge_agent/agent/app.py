@@ -32,7 +32,18 @@ from edge_agent.agent.keys import (
 )
 from edge_agent.agent.metrics import Metrics
 from edge_agent.agent.middleware import auth_middleware, errors_middleware, metrics_middleware
-from edge_agent.agent.routes import admin, choose, engagement, event, operator, strategy, sync, user, visit
+from edge_agent.agent.routes import (
+    admin,
+    choose,
+    engagement,
+    event,
+    operator,
+    page,
+    strategy,
+    sync,
+    user,
+    visit,
+)
 from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.agent.services import Services
 from edge_agent.clock import Clock, SystemClock
@@ -140,6 +151,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_post("/admin/queue/retry", _operator(operator.queue_retry, "/admin/queue/retry"))
     app.router.add_post("/admin/queue/purge", _operator(operator.queue_purge, "/admin/queue/purge"))
     app.router.add_post("/admin/bundle", _operator(operator.bundle_load, "/admin/bundle"))
-    app.router.add_get("/", _operator(admin.index, "/"))
+    app.router.add_get("/", _operator(page.index, "/"))
     app.router.add_route("*", "/{tail:.*}", sdk_dispatch)
     return app

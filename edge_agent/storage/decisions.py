@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(slots=True, frozen=True)
@@ -128,3 +129,15 @@ def assign(conn: sqlite3.Connection, uid: str, experience_id: str, variation_id:
         "assigned_at = excluded.assigned_at",
         (uid, experience_id, variation_id, now),
     )
+
+
+def recent(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest decisions, newest first, for the operator page."""
+    return [
+        dict(row)
+        for row in conn.execute(
+            "SELECT at, campaign_id, experience_id, variation_id, control, impressed_at FROM decisions "
+            "ORDER BY at DESC LIMIT ?",
+            (limit,),
+        )
+    ]

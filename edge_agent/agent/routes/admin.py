@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
@@ -93,38 +92,3 @@ async def status(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     await collect_status(request.app)  # refreshes the gauges
     return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
-
-
-def _last_pull(sync: dict[str, Any]) -> str:
-    pull = sync.get("lastPull") or {}
-    if not pull:
-        return "never" if sync.get("upstream") else "no upstream"
-    return f"{pull['outcome']} {pull.get('version') or ''}".strip()
-
-
-def _row(label: str, value: object) -> str:
-    return f"<tr><th>{html.escape(label)}</th><td>{html.escape(str(value))}</td></tr>"
-
-
-async def index(request: web.Request) -> web.Response:
-    st = await collect_status(request.app)
-    bundle = st["bundle"] or {}
-    rows = [
-        _row("Version", st["version"]),
-        _row("Sync", st["sync"]["state"]),
-        _row("Last bundle pull", _last_pull(st["sync"])),
-        _row("Queue pending", st["queue"]["pending"]),
-        _row("Oldest pending (s)", st["queue"]["oldestAgeSeconds"] or 0),
-        _row("Dead letter", st["queue"]["deadLetter"]),
-        _row("Bundle", f"{bundle.get('version')} ({bundle.get('source')})"),
-        _row("Campaigns", bundle.get("campaigns")),
-        _row("Database", st["storage"]["path"]),
-    ]
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>edge-agent</title>"
-        "<meta http-equiv='refresh' content='10'>"
-        "<style>body{font:16px system-ui;margin:2em}th{text-align:left;padding-right:1em}</style></head>"
-        f"<body><h1>edge-agent</h1><table>{''.join(rows)}</table>"
-        "<p><a href='/status'>status JSON</a> · <a href='/metrics'>metrics</a></p></body></html>"
-    )
-    return web.Response(text=page, content_type="text/html")
