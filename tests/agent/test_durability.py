@@ -111,3 +111,30 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     missing = acknowledged - queued
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     assert seqs == sorted(set(seqs))
+
+
+async def test_sigterm_shuts_down_cleanly_and_keeps_everything(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_agent(db, port)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            await wait_ready(session, base, proc)
+            for n in range(20):
+                body = envelope(device_id="term", data=[{"type": "tap", "name": f"t{n}"}])
+                async with session.post(f"{base}/event", json=body) as resp:
+                    assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    wal = db.with_name(db.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # checkpointed on the way out
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM outbox WHERE path = '/event'").fetchone()[0] == 20
+    finally:
+        conn.close()
