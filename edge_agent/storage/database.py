@@ -63,11 +63,15 @@ def connect(path: Path, *, busy_timeout_ms: int = 5000, readonly: bool = False) 
 
 
 class _Job:
-    __slots__ = ("fn", "future")
+    """One queued write. Callers on an event loop get an asyncio future settled on that loop (one
+    wake-up per group, not per write); plain threads get a ``concurrent.futures.Future``."""
 
-    def __init__(self, fn: WriteFn[Any]) -> None:
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(self, fn: WriteFn[Any], loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.fn = fn
-        self.future: Future[Any] = Future()
+        self.loop = loop
+        self.future: Future[Any] | asyncio.Future[Any] = loop.create_future() if loop else Future()
 
 
 _STOP = object()
@@ -150,16 +154,24 @@ class Database:
 
     # -- writes --------------------------------------------------------------------------------------
 
-    def submit(self, fn: WriteFn[T]) -> Future[T]:
+    def _enqueue(self, job: _Job) -> None:
         if self._writer is None:
             raise StorageUnavailable("storage is not open")
-        job = _Job(fn)
         self._queue.put(job)
-        return job.future
+
+    def submit(self, fn: WriteFn[T]) -> Future[T]:
+        """Queue ``fn`` from a plain thread; the future resolves after its group committed."""
+        job = _Job(fn)
+        self._enqueue(job)
+        future: Future[T] = job.future  # type: ignore[assignment]
+        return future
 
     async def write(self, fn: WriteFn[T]) -> T:
         """Run ``fn(conn)`` in the next group transaction; return once it is committed."""
-        return await asyncio.wrap_future(self.submit(fn))
+        job = _Job(fn, asyncio.get_running_loop())
+        self._enqueue(job)
+        future: asyncio.Future[T] = job.future  # type: ignore[assignment]
+        return await future
 
     def write_sync(self, fn: WriteFn[T]) -> T:
         """The same from a plain thread (CLI, scheduler jobs outside the loop)."""
@@ -196,8 +208,7 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             err = StorageUnavailable(f"cannot begin a write: {exc}")
-            for job in batch:
-                _resolve(job, False, err)
+            _deliver([(job, False, err) for job in batch])
             return
         for job in batch:
             if job.future.cancelled():
@@ -225,11 +236,9 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             err = StorageUnavailable(f"commit failed: {exc}")
-            for job, _, _ in results:
-                _resolve(job, False, err)
+            _deliver([(job, False, err) for job, _, _ in results])
             return
-        for job, ok, value in results:
-            _resolve(job, ok, value)
+        _deliver(results)
 
     def _checkpoint_loop(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -285,10 +294,28 @@ class Database:
         }
 
 
-def _resolve(job: _Job, ok: bool, value: Any) -> None:
-    if job.future.cancelled():
+def _settle(future: Future[Any] | asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # cancelled by its caller meanwhile
         return
     if ok:
-        job.future.set_result(value)
+        future.set_result(value)
     else:
-        job.future.set_exception(value)
+        future.set_exception(value)
+
+
+def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in items:
+        _settle(future, ok, value)
+
+
+def _deliver(results: list[tuple[_Job, bool, Any]]) -> None:
+    """Hand the group's outcomes back: thread futures directly, loop futures with one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for job, ok, value in results:
+        if job.loop is None:
+            _settle(job.future, ok, value)
+        else:
+            by_loop.setdefault(job.loop, []).append((job.future, ok, value))  # type: ignore[arg-type]
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_all, items)
