@@ -2,8 +2,7 @@
 
 Each command takes ``--db PATH`` (default: the daemon's ``storage.path``) and ``--json``, and works beside a
 running daemon (SQLite WAL; a write waits up to ``storage.busy_timeout_ms`` for the daemon's writer). The
-row operations are the push side's ``storage.outbox_admin`` functions; ``_admin`` is the one place that
-looks them up:
+row operations are ``storage.outbox_admin``'s functions:
 
 ====================  ===========================================================================
 ``list_rows``         ``(conn, state, limit) -> list[dict]`` oldest first, camelCase keys
@@ -20,13 +19,12 @@ nothing).
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import click
 
@@ -38,22 +36,10 @@ from edge_agent.cli_support import (
     open_database,
     settings_with_db,
 )
-from edge_agent.storage import outbox
+from edge_agent.storage import outbox, outbox_admin
+from edge_agent.storage.outbox_admin import RowState
 
 STATES = ("pending", "delivered", "dead")
-
-
-def _admin(name: str) -> Callable[..., Any]:
-    try:
-        module = importlib.import_module("edge_agent.storage.outbox_admin")
-    except ModuleNotFoundError:
-        module = None
-    fn = getattr(module, name, None)
-    if fn is None:
-        raise click.ClickException(
-            f"this build has no storage.outbox_admin.{name}: queue operations are missing"
-        )
-    return fn  # type: ignore[no-any-return]
 
 
 def _open(config_file: Path | None, db_path: Path | None, *, must_exist: bool = True) -> Any:
@@ -111,7 +97,7 @@ def list_(
 ) -> None:
     """List outbox rows, oldest first (dead letters show their last error)."""
     with _open(config_file, db_path) as db:
-        rows = db.read_sync(lambda conn: _admin("list_rows")(conn, state, limit))
+        rows = db.read_sync(lambda conn: outbox_admin.list_rows(conn, cast(RowState | None, state), limit))
     if as_json:
         echo_json(rows)
         return
@@ -136,7 +122,7 @@ def retry(
     if not ids and not retry_all:
         raise click.ClickException("name the row ids to retry, or pass --all")
     with _open(config_file, db_path) as db:
-        count = db.write_sync(lambda conn: _admin("retry_dead")(conn, list(ids) or None, time.time()))
+        count = db.write_sync(lambda conn: outbox_admin.retry_dead(conn, list(ids) or None, time.time()))
     click.echo(json.dumps({"retried": count}) if as_json else f"{count} row(s) queued again")
 
 
@@ -154,7 +140,9 @@ def purge(
     if state == "pending" and not yes:
         click.confirm("Delete pending rows that were never delivered?", abort=True)
     with _open(config_file, db_path) as db:
-        count = db.write_sync(lambda conn: _admin("purge")(conn, state=state, ids=list(ids) or None))
+        count = db.write_sync(
+            lambda conn: outbox_admin.purge(conn, state=cast(RowState, state), ids=list(ids) or None)
+        )
     click.echo(json.dumps({"purged": count}) if as_json else f"{count} {state} row(s) deleted")
 
 
@@ -165,7 +153,7 @@ def purge(
 @JSON_OPTION
 def export(file: Path, config_file: Path | None, db_path: Path | None, as_json: bool) -> None:
     """Write every pending row to FILE (JSON Lines), e.g. to carry it to a connected machine."""
-    export_pending = _admin("export_pending")
+    export_pending = outbox_admin.export_pending
     with _open(config_file, db_path) as db:
         pending = int(db.read_sync(lambda conn: outbox.queue_summary(conn, time.time()))["pending"] or 0)
         with file.open("w", encoding="utf-8") as out, _stderr_bar(pending, "exporting") as bar:
@@ -190,7 +178,7 @@ def _lines(file: Path, bar: Any) -> Iterator[str]:
 @JSON_OPTION
 def import_(file: Path, config_file: Path | None, db_path: Path | None, as_json: bool) -> None:
     """Add the rows of an export FILE to this queue (rows whose id is already here are skipped)."""
-    import_rows = _admin("import_rows")
+    import_rows = outbox_admin.import_rows
     with (
         _open(config_file, db_path, must_exist=False) as db,
         _stderr_bar(file.stat().st_size, "importing") as bar,

@@ -17,7 +17,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -25,6 +25,14 @@ EXPORT_FORMAT = "edge-agent-outbox/1"
 """First line of an export file; :func:`import_rows` refuses other formats."""
 
 RowState = Literal["pending", "delivered", "dead"]
+
+
+class TextSink(Protocol):
+    """Where an export goes: a text file, or anything with ``write(str)``."""
+
+    def write(self, text: str, /) -> int: ...
+
+
 DropReason = Literal["age", "rows", "bytes", "operator"]
 
 
@@ -170,7 +178,7 @@ def purge(
     )
 
 
-def export_pending(conn: sqlite3.Connection, out: TextIO, *, now: float) -> int:
+def export_pending(conn: sqlite3.Connection, out: TextSink, *, now: float) -> int:
     """Write the pending rows to ``out`` as JSON lines, oldest first; returns how many.
 
     Line 1 is ``{"format": EXPORT_FORMAT, "exportedAt"}``; then one object per row with ``id`` (kept, so
