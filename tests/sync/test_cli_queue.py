@@ -1,14 +1,10 @@
-"""Queue operations and push results that need the push side (``sync/push.py``, ``sync/client.py`` and the
-``storage.outbox_admin`` operator functions named in ``edge_agent/cli_queue.py``).
-
-Skipped until the push branch is merged; from then on they run, so a name or signature that differs from
-the interface the CLI assumes fails here instead of in the field.
-"""
+"""Queue operations and push results through the CLI and the admin route, against the reference upstream:
+list, retry, purge, export/import round trips, ``/admin/sync`` drains, and the drain when the upstream
+comes back."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -23,11 +19,6 @@ from tests.conftest import MakeClient
 from tests.helpers import db_rows, envelope
 from tests.sync.pull_support import admin_sync, marker_bundle, serve_upstream, upstream_url, write_version
 from tests.test_cli_queue import mark, seed_queue
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("edge_agent.sync.push") is None,
-    reason="needs the push side (edge_agent.sync.push and storage.outbox_admin)",
-)
 
 QUIET = {"start_jitter_s": 3600, "push_interval_s": 3600}
 
