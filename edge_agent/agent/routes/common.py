@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from edge_agent.agent.bundles import LoadedBundle
+from edge_agent.agent.decide.campaigns import triggered
+from edge_agent.agent.decide.compiled import serves
+from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.keys import bundle_key, services_key
 from edge_agent.agent.services import Services
 from edge_agent.errors import StorageUnavailable
+from edge_agent.storage.tracking import Snapshot
 
 
 def services(request: web.Request) -> Services:
@@ -19,3 +25,19 @@ def active_bundle(request: web.Request) -> LoadedBundle:
     if loaded is None:  # only between start-up steps; readyz reports it
         raise StorageUnavailable("no bundle loaded yet")
     return loaded
+
+
+def triggered_campaigns(
+    svc: Services,
+    loaded: LoadedBundle,
+    ctx: EvalContext,
+    snap: Snapshot,
+    sec: str,
+    kind: str,
+    events: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """``campaigns[]`` of a /visit (PAGELOAD) or /event (EVENT) answer: caps checked, not counted."""
+    if not serves(loaded.compiled, sec):
+        return []
+    limit = svc.settings.decision.max_campaigns
+    return triggered(loaded.compiled, ctx, kind, events=events, caps=svc.caps(snap), limit=limit)

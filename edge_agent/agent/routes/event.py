@@ -6,9 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_agent.agent.decide.campaigns import triggered
-from edge_agent.agent.decide.compiled import serves
-from edge_agent.agent.routes.common import active_bundle, services
+from edge_agent.agent.routes.common import active_bundle, services, triggered_campaigns
 from edge_agent.agent.services import json_response
 from edge_agent.agent.wire import EventRequest
 
@@ -25,16 +23,5 @@ async def event(request: web.Request) -> web.Response:
     events = _event_items(raw)
     snap = await svc.track("event", "/event", raw, req, loaded=loaded, events=events)
     ctx = svc.context(snap, req, loaded)
-    campaigns = (
-        triggered(
-            loaded.compiled,
-            ctx,
-            "EVENT",
-            events=events,
-            caps=svc.caps(snap),
-            limit=svc.settings.decision.max_campaigns,
-        )
-        if serves(loaded.compiled, req.sec)
-        else []
-    )
+    campaigns = triggered_campaigns(svc, loaded, ctx, snap, req.sec, "EVENT", events)
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})

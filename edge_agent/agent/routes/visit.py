@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge_agent.agent.decide.campaigns import triggered
-from edge_agent.agent.decide.compiled import serves
-from edge_agent.agent.routes.common import active_bundle, services
+from edge_agent.agent.routes.common import active_bundle, services, triggered_campaigns
 from edge_agent.agent.services import json_response
 from edge_agent.agent.wire import VisitIn
 
@@ -17,15 +15,5 @@ async def visit(request: web.Request) -> web.Response:
     loaded = active_bundle(request)
     snap = await svc.track("visit", "/visit", raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
-    campaigns = (
-        triggered(
-            loaded.compiled,
-            ctx,
-            "PAGELOAD",
-            caps=svc.caps(snap),
-            limit=svc.settings.decision.max_campaigns,
-        )
-        if serves(loaded.compiled, req.sec)
-        else []
-    )
+    campaigns = triggered_campaigns(svc, loaded, ctx, snap, req.sec, "PAGELOAD")
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})
