@@ -17,6 +17,7 @@ from aiohttp import web
 
 from edge_agent.agent.keys import metrics_key, request_id_key, route_key, settings_key
 from edge_agent.agent.services import json_response
+from edge_agent.config.settings import is_loopback
 from edge_agent.errors import EdgeAgentError, Forbidden, PayloadTooLarge, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ _PROCESS_TAG = f"{os.getpid():x}"
 _request_numbers = itertools.count(1)
 
 OPERATOR_PATHS = ("/status", "/metrics", "/admin/")
-OPEN_PATHS = ("/healthz", "/readyz")
+OPEN_PATHS = ("/healthz", "/readyz")  # liveness and readiness probes never need a token
 
 
 def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:
@@ -94,9 +95,11 @@ def _matches(token: str | None, accepted: list[str]) -> bool:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.app[settings_key]
     path = request.path
-    if path.startswith(OPEN_PATHS) or path == "/":
+    if path.startswith(OPEN_PATHS):
         return await handler(request)
-    if path.startswith(OPERATOR_PATHS):
+    # The status page is for a person at the device (a browser sends no bearer): open to loopback
+    # callers, operator-authenticated like /status for anyone else.
+    if path.startswith(OPERATOR_PATHS) or (path == "/" and not is_loopback(request.remote or "")):
         admin = settings.server.admin_token
         if admin is not None and not _matches(_bearer(request), [admin.get_secret_value()]):
             raise Forbidden("Authorization: a valid admin bearer token is required")

@@ -6,9 +6,13 @@ import copy
 import sqlite3
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from edge_agent.agent.keys import db_key
+from edge_agent.agent.middleware import auth_middleware
+from edge_agent.errors import Forbidden
 from tests.conftest import MakeClient
 from tests.helpers import envelope
 
@@ -95,3 +99,37 @@ async def test_resume_without_pauses_and_metrics_names(make_client: MakeClient) 
     text = await (await client.get("/metrics", headers=ADMIN)).text()
     for name in ("edge_agent_pruned_total", "edge_agent_delivered_total", "edge_agent_requests_total"):
         assert name in text
+
+
+class _PeerTransport:
+    """The transport of a request from another host (aiohttp reads ``peername`` for ``request.remote``)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return (self.host, 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_status_page_is_open_on_loopback_and_needs_the_token_from_elsewhere(
+    make_client: MakeClient,
+) -> None:
+    client = await admin_client(make_client)
+    assert (await client.get("/")).status == 200  # a person at the kiosk: loopback, no token
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="page")
+
+    def from_host(host: str, headers: dict[str, str] | None = None) -> web.Request:
+        return make_mocked_request(
+            "GET", "/", headers=headers, app=client.app, transport=_PeerTransport(host)
+        )
+
+    with pytest.raises(Forbidden):
+        await auth_middleware(from_host("192.0.2.7"), page)
+    allowed = await auth_middleware(from_host("192.0.2.7", ADMIN), page)
+    assert allowed.status == 200
+    assert (await auth_middleware(from_host("127.0.0.1"), page)).status == 200
