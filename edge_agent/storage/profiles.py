@@ -7,7 +7,7 @@ cold-start calls from one device are resolved one after the other and share one 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -53,7 +53,6 @@ class Identity:
     visits: int
     session_pageviews: int
     session_events: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def valid_uid(value: Any) -> str | None:

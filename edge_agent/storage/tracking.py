@@ -35,7 +35,6 @@ class Snapshot:
     history: list[HistoryItem] = field(default_factory=list)
     assignments: dict[str, str] = field(default_factory=dict)
     counters: dict[str, int] | None = None
-    queued: list[outbox.Queued] = field(default_factory=list)
     state: profile_state.ProfileState = field(default_factory=profile_state.ProfileState)
 
 
@@ -103,11 +102,7 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
     )
     if queue_it:
         body = orjson.dumps(_replay_body(req, identity, now)).decode()
-        snap.queued.append(
-            outbox.enqueue(
-                conn, sec=req.sec, method="POST", path=req.path, body=body, uid=identity.uid, now=now
-            )
-        )
+        outbox.enqueue(conn, sec=req.sec, method="POST", path=req.path, body=body, uid=identity.uid, now=now)
     if req.history_types:
         since = now - req.history_days * 86400
         snap.history = [
