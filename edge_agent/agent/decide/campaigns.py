@@ -8,7 +8,7 @@ Several eligible campaigns: highest priority first, ties in bundle order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge_agent.agent.decide.compiled import (
@@ -70,7 +70,7 @@ def _matching_trigger(
                 return trigger
             continue
         for event in events:
-            if event.get("type") in trigger.events and trigger.condition(replace(ctx, event=event)):
+            if event.get("type") in trigger.events and trigger.condition(ctx.with_event(event)):
                 return trigger
     return None
 
