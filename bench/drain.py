@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from loopback import free_port, wait_until_ok  # noqa: E402
+
 from edge_agent.clock import SystemClock  # noqa: E402
 from edge_agent.config.settings import load_settings  # noqa: E402
 from edge_agent.storage.database import Database  # noqa: E402
@@ -34,13 +35,6 @@ from edge_agent.storage.tracking import TrackRequest, track  # noqa: E402
 from edge_agent.sync.client import UpstreamClient, create_session  # noqa: E402
 from edge_agent.sync.push import Pusher  # noqa: E402
 from edge_agent.sync.state import SyncState  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def fill(path: Path, events: int, profiles: int) -> None:
@@ -68,18 +62,6 @@ def fill(path: Path, events: int, profiles: int) -> None:
     for start in range(0, events, 2000):
         db.write_sync(lambda conn, start=start: chunk(conn, start, min(events, start + 2000)))  # type: ignore[misc]
     db.close()
-
-
-async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"{url}/sim/stats") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise SystemExit("the reference upstream did not start")
 
 
 async def run(mode: str, db_path: Path, url: str, args: argparse.Namespace) -> None:
@@ -135,7 +117,7 @@ async def main(args: argparse.Namespace) -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:
-                await wait_up(session, url)
+                await wait_until_ok(session, f"{url}/sim/stats")
             for mode in ("replay", "batch"):
                 copy = work / f"{mode}.db"
                 shutil.copy(work / "filled.db", copy)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from loopback import free_port, wait_until_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {
@@ -46,12 +46,6 @@ BODY = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_agent(tmp: str, port: int, synchronous: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -65,24 +59,12 @@ def start_agent(tmp: str, port: int, synchronous: str) -> subprocess.Popen[bytes
     )
 
 
-async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(300):
-        try:
-            async with session.get(f"{base}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("the agent did not become ready in 30 s")
-
-
 async def run(args: argparse.Namespace, port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     latencies: list[float] = []
     errors = 0
     async with aiohttp.ClientSession() as session:
-        await wait_ready(session, base)
+        await wait_until_ok(session, f"{base}/readyz")
         started = time.perf_counter()
         deadline = started + args.seconds
         counter = iter(range(args.requests))
