@@ -94,7 +94,6 @@ class Services:
         events: list[dict[str, Any]] | None = None,
         want_assignments: bool = False,
     ) -> Snapshot:
-        ctx = env.ctx.model_dump(by_alias=True, exclude_none=True)
         now = self.clock.now()
         req = TrackRequest(
             kind=kind,
@@ -109,7 +108,7 @@ class Services:
             ),
             path=path,
             body=raw,
-            ctx=ctx,
+            ctx=env.ctx_data,
             events=events or [],
             history_days=loaded.compiled.history_days,
             history_types=loaded.compiled.history_types,
@@ -145,7 +144,7 @@ class Services:
                 "attributes": ident.attributes,
                 "isNew": ident.is_new,
             },
-            ctx=env.ctx.model_dump(by_alias=True, exclude_none=True),
+            ctx=env.ctx_data,
             device={
                 **device,
                 "tracking": env.device.tracking,

@@ -8,6 +8,7 @@ the field.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -93,6 +94,11 @@ class Envelope(Wire):
     device: DeviceIn = Field(default_factory=DeviceIn)
     ctx: CtxIn = Field(default_factory=CtxIn)
     options: OptionsIn = Field(default_factory=OptionsIn)
+
+    @cached_property
+    def ctx_data(self) -> dict[str, Any]:
+        """``ctx`` as plain data (wire names, no nulls): what is recorded and what conditions read."""
+        return self.ctx.model_dump(by_alias=True, exclude_none=True)
 
 
 class CartItemIn(Wire):
