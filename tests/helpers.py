@@ -40,3 +40,20 @@ def db_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlit
 
 def db_count(db_path: Path, table: str) -> int:
     return int(db_rows(db_path, f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
+
+
+def require_binary(name: str) -> str:
+    """Path of an external tool a test drives. In CI (``CI`` set) its absence fails the test, since
+    ``scripts/install-test-tools`` installs it; on a developer machine the test is skipped instead."""
+    import os
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not installed (scripts/install-test-tools installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
