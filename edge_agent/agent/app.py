@@ -32,6 +32,7 @@ from edge_agent.agent.keys import (
 )
 from edge_agent.agent.metrics import Metrics
 from edge_agent.agent.middleware import auth_middleware, errors_middleware, metrics_middleware
+from edge_agent.agent.openapi import openapi_json
 from edge_agent.agent.routes import (
     admin,
     choose,
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_get("/readyz", _operator(admin.readyz, "/readyz"))
     app.router.add_get("/status", _operator(admin.status, "/status"))
     app.router.add_get("/metrics", _operator(admin.metrics, "/metrics"))
+    app.router.add_get("/openapi.json", _operator(openapi_json, "/openapi.json"))
     app.router.add_post("/admin/sync", _operator(sync.sync_now, "/admin/sync"))
     app.router.add_post("/admin/sync/resume", _operator(operator.sync_resume, "/admin/sync/resume"))
     app.router.add_get("/admin/queue", _operator(operator.queue, "/admin/queue"))

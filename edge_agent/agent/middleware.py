@@ -29,7 +29,7 @@ _PROCESS_TAG = f"{os.getpid():x}"
 _request_numbers = itertools.count(1)
 
 OPERATOR_PATHS = ("/status", "/metrics", "/admin/")
-OPEN_PATHS = ("/healthz", "/readyz")  # liveness and readiness probes never need a token
+OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json")  # probes and the API description need no token
 
 
 def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:

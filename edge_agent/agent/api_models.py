@@ -1,0 +1,113 @@
+"""What the agent answers, and the operator request bodies, as pydantic models: the OpenAPI document
+(``agent/openapi.py``) is generated from them and from the SDK request models in ``agent/wire.py``.
+
+Answers are described, not enforced: handlers build plain dicts, so every model allows fields it does
+not name (the SDKs ignore unknown keys too, sdk-wire-contract §2.9).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorEnvelope(Answer):
+    """Every 4xx and 5xx the agent writes (agent-api §6); ``errors`` name the field: ``"data.0.type: …"``."""
+
+    ok: Literal[False]
+    status: int
+    error: str
+    errors: list[str]
+
+
+class UserOut(Answer):
+    uid: str
+    ses: str | None = None
+
+
+class CampaignsAnswer(Answer):
+    """``/visit`` and ``/event``: the campaigns the request's PAGELOAD or EVENT triggers fire."""
+
+    user: UserOut
+    campaigns: list[dict[str, Any]]
+
+
+class ChooseAnswer(Answer):
+    user: UserOut
+    data: list[dict[str, Any]]
+
+
+class UserAnswer(Answer):
+    user: UserOut
+
+
+class StrategyAnswer(Answer):
+    user: UserOut
+    data: list[dict[str, Any]] = Field(description="one Products object per requested strategy, in order")
+
+
+class Ok(Answer):
+    ok: Literal[True]
+
+
+class ReadyAnswer(Ok):
+    bundle: str | None = None
+
+
+class StatusAnswer(Answer):
+    version: str
+    uptime_seconds: float = Field(alias="uptimeSeconds")
+    bundle: dict[str, Any] | None
+    queue: dict[str, Any]
+    sync: dict[str, Any]
+    storage: dict[str, Any]
+
+
+class QueueAnswer(Answer):
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+class RetriedAnswer(Ok):
+    retried: int
+
+
+class PurgedAnswer(Ok):
+    purged: int
+
+
+class BundleAnswer(Ok):
+    version: str
+
+
+class SyncNowAnswer(Ok):
+    push: dict[str, Any] | None = None
+    pull: dict[str, Any] | None = None
+    sync: dict[str, Any]
+
+
+class ResumedAnswer(Ok):
+    resumed: list[str]
+    paused: dict[str, Any]
+
+
+QueueState = Literal["pending", "delivered", "dead"]
+
+
+class QueueRetryIn(BaseModel):
+    """``POST /admin/queue/retry``: ``ids`` or ``all: true``."""
+
+    ids: list[str] | None = None
+    all: bool | None = None
+
+
+class QueuePurgeIn(BaseModel):
+    """``POST /admin/queue/purge``: ``state`` and/or ``ids``."""
+
+    state: QueueState | None = None
+    ids: list[str] | None = None

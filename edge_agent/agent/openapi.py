@@ -1,0 +1,228 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 description of every route, generated from the pydantic models.
+
+Request bodies come from ``agent/wire.py`` (SDK) and ``agent/api_models.py`` (operator), answers from
+``agent/api_models.py``; ``model_json_schema``'s definitions become ``components.schemas``. Each operation
+lists the envelope errors it can answer. SDK routes appear at the root and under ``/v2``, as served.
+A test compares the document with the app's registered routes, so a route cannot be left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from edge_agent import __version__
+from edge_agent.agent import api_models as am
+from edge_agent.agent import wire
+from edge_agent.storage.bundles import Bundle
+
+Access = Literal["sdk", "probe", "operator"]
+REF = "#/components/schemas/{model}"
+SDK_PREFIXES = ("", "/v2")
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    schema: dict[str, Any]
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    access: Access
+    answer: type[BaseModel] | None  # None: no JSON answer (204, text)
+    request: type[BaseModel] | None = None
+    status: int = 200
+    media: str = "application/json"
+    query: tuple[Query, ...] = ()
+    extra_errors: dict[int, str] = field(default_factory=dict)
+
+
+_STATE = Query("state", {"type": "string", "enum": ["pending", "delivered", "dead"]})
+
+SDK_OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("POST", "/visit"): Operation(
+        "Store a visit; the campaigns PAGELOAD fires", "sdk", am.CampaignsAnswer, wire.VisitIn
+    ),
+    ("POST", "/event"): Operation(
+        "Store events; the campaigns EVENT fires", "sdk", am.CampaignsAnswer, wire.EventRequest
+    ),
+    ("POST", "/choose"): Operation(
+        "Content by selector, campaignId or group", "sdk", am.ChooseAnswer, wire.ChooseRequest
+    ),
+    ("POST", "/user"): Operation("Get or store a user", "sdk", am.UserAnswer, wire.UserRequest),
+    ("POST", "/strategy"): Operation(
+        "Recommendations from strategies", "sdk", am.StrategyAnswer, wire.StrategyRequest
+    ),
+    ("GET", "/engagement"): Operation(
+        "Record an engagement hit from a URL the agent minted",
+        "sdk",
+        None,
+        status=204,
+        query=(
+            Query("type", {"type": "string", "minLength": 1}, required=True),
+            Query("decisionId", {"type": "string", "minLength": 1}, required=True),
+            Query("contentId", {"type": "string"}),
+            Query("slotId", {"type": "string"}),
+            Query("strId", {"type": "string"}),
+        ),
+    ),
+}
+
+OPERATOR_OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("GET", "/healthz"): Operation("Liveness", "probe", am.Ok),
+    ("GET", "/readyz"): Operation("Readiness: storage open and a bundle loaded", "probe", am.ReadyAnswer),
+    ("GET", "/openapi.json"): Operation("This document", "probe", None),
+    ("GET", "/status"): Operation("Queue, sync, bundle and storage state", "operator", am.StatusAnswer),
+    ("GET", "/metrics"): Operation("Prometheus metrics", "operator", None, media="text/plain"),
+    ("GET", "/"): Operation("Status page for a person at the device", "operator", None, media="text/html"),
+    ("GET", "/admin/queue"): Operation(
+        "Queue rows and summary",
+        "operator",
+        am.QueueAnswer,
+        query=(_STATE, Query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})),
+    ),
+    ("POST", "/admin/queue/retry"): Operation(
+        "Move dead-letter rows back to pending", "operator", am.RetriedAnswer, am.QueueRetryIn
+    ),
+    ("POST", "/admin/queue/purge"): Operation(
+        "Delete queue rows", "operator", am.PurgedAnswer, am.QueuePurgeIn
+    ),
+    ("POST", "/admin/bundle"): Operation(
+        "Validate, store and activate a bundle", "operator", am.BundleAnswer, Bundle
+    ),
+    ("POST", "/admin/sync"): Operation(
+        "Run push and pull now",
+        "operator",
+        am.SyncNowAnswer,
+        extra_errors={409: "No upstream configured"},
+    ),
+    ("POST", "/admin/sync/resume"): Operation(
+        "Lift the push pause of a sec (or of every sec)",
+        "operator",
+        am.ResumedAnswer,
+        query=(Query("sec", {"type": "string"}),),
+    ),
+}
+
+
+def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    ops = [*SDK_OPERATIONS.values(), *OPERATOR_OPERATIONS.values()]
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (am.ErrorEnvelope, "serialization")
+    ]
+    for op in ops:
+        if op.request is not None:
+            models.append((op.request, "validation"))
+        if op.answer is not None:
+            models.append((op.answer, "serialization"))
+    refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
+    schemas: dict[str, Any] = defs.get("$defs", {})
+    return dict(refs), schemas
+
+
+def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorEnvelope")}}},
+    }
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+        }
+    return response
+
+
+def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
+    out = {
+        "403": _error("Refused: bearer token, Origin or Sec-Fetch-Site not accepted"),
+        "421": _error("Host is not one of the agent's own names"),
+    }
+    if op.request is not None or method == "POST":
+        out["413"] = _error("Body too large")
+        out["415"] = _error("A write needs a JSON content type")
+    if op.request is not None or op.query:
+        out["422"] = _error("Parameter error; errors name the field")
+    if path == "/readyz":
+        out["503"] = _error("Not ready; errors say why")
+    elif path != "/healthz" and path != "/openapi.json":
+        out["503"] = _error("Storage unavailable; retry after Retry-After seconds", retry_after=True)
+    out.update({str(code): _error(text) for code, text in op.extra_errors.items()})
+    return out
+
+
+def _operation(method: str, path: str, op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "OK" if op.status == 200 else "Recorded"}
+    if op.answer is not None:
+        ok["content"] = {op.media: {"schema": refs[(op.answer, "serialization")]}}
+    elif op.status != 204:
+        ok["content"] = {op.media: {"schema": {"type": "string"} if op.media != "application/json" else {}}}
+    doc: dict[str, Any] = {
+        "operationId": f"{method.lower()}{path.replace('/', '_').replace('.', '_') or '_root'}",
+        "summary": op.summary,
+        "tags": [op.access],
+        "security": [] if op.access == "probe" else [{}, {"bearer": []}],
+        "responses": {str(op.status): ok, **_errors(method, path, op)},
+    }
+    if op.query:
+        doc["parameters"] = [
+            {"name": q.name, "in": "query", "required": q.required, "schema": q.schema}
+            | ({"description": q.description} if q.description else {})
+            for q in op.query
+        ]
+    if op.request is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.request, "validation")]}},
+        }
+    return doc
+
+
+def all_operations() -> dict[tuple[str, str], Operation]:
+    """Every (method, path) the agent serves, SDK routes once per prefix."""
+    out = {(m, prefix + p): op for (m, p), op in SDK_OPERATIONS.items() for prefix in SDK_PREFIXES}
+    return out | OPERATOR_OPERATIONS
+
+
+def build_document() -> dict[str, Any]:
+    refs, defs = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for (method, path), op in all_operations().items():
+        paths.setdefault(path, {})[method.lower()] = _operation(method, path, op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "edge-agent",
+            "version": __version__,
+            "description": "The personalization SDK API on localhost, and the operator API.",
+        },
+        "servers": [{"url": "http://127.0.0.1:8787"}],
+        "tags": [
+            {"name": "sdk", "description": "SDK routes; a bearer key once auth.api_keys is set"},
+            {"name": "probe", "description": "Open to every caller the Host and Origin rules admit"},
+            {"name": "operator", "description": "server.admin_token, or loopback callers without one"},
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": defs,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@cache
+def document_bytes() -> bytes:
+    return orjson.dumps(build_document())
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=document_bytes(), content_type="application/json")
