@@ -72,7 +72,7 @@ class Services:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise PayloadTooLarge(f"body: larger than {limit} bytes") from None
-        raw = parse_json(body)
+        raw = parse_json(body, self.settings.server.max_json_depth)
         parsed = parse_request(model, raw)
         self.check_section(getattr(parsed, "sec", None))
         return raw, parsed

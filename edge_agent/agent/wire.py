@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from edge_agent.config.settings import DEFAULT_MAX_JSON_DEPTH
 from edge_agent.errors import ParameterError
 
 
@@ -188,12 +189,29 @@ class UserRequest(Envelope):
 
 
 def strip_nulls(value: Any) -> Any:
-    """null ≡ absent: drop null-valued keys (recursively) before validation."""
-    if isinstance(value, dict):
-        return {k: strip_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [strip_nulls(v) for v in value]
-    return value
+    """null ≡ absent: drop null-valued keys (at every level) before validation.
+
+    Iterative, so no body can exhaust the interpreter's stack whatever its depth.
+    """
+    if not isinstance(value, dict | list):
+        return value
+    root: dict[str, Any] | list[Any] = {} if isinstance(value, dict) else []
+    pending: list[tuple[Any, Any]] = [(value, root)]
+    while pending:
+        source, target = pending.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if item is None and isinstance(source, dict):
+                continue
+            if isinstance(item, dict | list):
+                child: Any = {} if isinstance(item, dict) else []
+                pending.append((item, child))
+                item = child
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
 
 
 def _keep_attribute_nulls(raw: dict[str, Any], cleaned: dict[str, Any]) -> None:
@@ -203,7 +221,8 @@ def _keep_attribute_nulls(raw: dict[str, Any], cleaned: dict[str, Any]) -> None:
         cleaned.setdefault("user", {})["attributes"] = user["attributes"]
 
 
-def parse_json(body: bytes) -> dict[str, Any]:
+def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> dict[str, Any]:
+    """The body as a JSON object, refused (422) when empty, invalid or nested deeper than ``max_depth``."""
     if not body.strip():
         raise ParameterError("body: empty; expected a JSON object")
     try:
@@ -212,7 +231,35 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise ParameterError(f"body: not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(doc, dict):
         raise ParameterError("body: expected a JSON object")
+    check_depth(doc, max_depth)
     return doc
+
+
+# A path in a depth error shows this many steps, each cut to _PATH_KEY_CHARS: enough to name the field.
+_PATH_STEPS = 4
+_PATH_KEY_CHARS = 40
+
+
+def check_depth(doc: Any, max_depth: int) -> None:
+    """Refuse (422, naming the field) a document with containers nested deeper than ``max_depth``.
+
+    The root object is level 1. Checked once at parse, for the whole body, so everything read from it —
+    attributes, ``customProps``, the raw body stored for replay — stays within what the walkers, the
+    serializer (orjson refuses more than 255 levels) and the interpreter's stack can hold.
+    """
+    pending: list[tuple[Any, int, tuple[str, ...]]] = [(doc, 1, ())]
+    while pending:
+        value, depth, path = pending.pop()
+        if depth > max_depth:
+            shown = ".".join(step[:_PATH_KEY_CHARS] for step in path[:_PATH_STEPS])
+            more = "…" if len(path) > _PATH_STEPS else ""
+            raise ParameterError(
+                "Parameter error", errors=[f"{shown}{more}: nested deeper than {max_depth} levels"]
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                pending.append((item, depth + 1, (*path, str(key))))
 
 
 def validation_messages(exc: ValidationError) -> list[str]:

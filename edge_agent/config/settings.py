@@ -30,6 +30,9 @@ from pydantic_settings import (
 )
 
 DEFAULT_PORT = 8787
+# Deepest JSON nesting a request body may have; far above what any SDK sends (about 10 levels) and well
+# under what the serializer (255) and the interpreter's stack can hold.
+DEFAULT_MAX_JSON_DEPTH = 32
 
 
 def default_db_path() -> Path:
@@ -49,6 +52,13 @@ class ServerSettings(Section):
     )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+    )
+    max_json_depth: int = Field(
+        DEFAULT_MAX_JSON_DEPTH,
+        ge=8,
+        le=200,
+        description="Deepest nesting of objects and arrays a request body may have (422 above); "
+        "the root object is level 1.",
     )
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for the operator API (/status, /metrics, /admin/*); none = open."
