@@ -32,6 +32,7 @@ from edge_agent.cli_support import (
     CONFIG_OPTION,
     DB_OPTION,
     JSON_OPTION,
+    BadInput,
     echo_json,
     open_database,
     settings_with_db,
@@ -123,6 +124,11 @@ def retry(
         raise click.ClickException("name the row ids to retry, or pass --all")
     with _open(config_file, db_path) as db:
         count = db.write_sync(lambda conn: outbox_admin.retry_dead(conn, list(ids) or None, time.time()))
+    if ids and count < len(set(ids)):
+        raise BadInput(
+            f"{len(set(ids)) - count} of the given id(s) name no dead-letter row "
+            f"(see `edge-agent queue list --state dead`); {count} queued again"
+        )
     click.echo(json.dumps({"retried": count}) if as_json else f"{count} row(s) queued again")
 
 
@@ -156,7 +162,11 @@ def export(file: Path, config_file: Path | None, db_path: Path | None, as_json: 
     export_pending = outbox_admin.export_pending
     with _open(config_file, db_path) as db:
         pending = int(db.read_sync(lambda conn: outbox.queue_summary(conn, time.time()))["pending"] or 0)
-        with file.open("w", encoding="utf-8") as out, _stderr_bar(pending, "exporting") as bar:
+        try:
+            out_file = file.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"cannot write {file}: {exc.strerror or exc}") from None
+        with out_file as out, _stderr_bar(pending, "exporting") as bar:
             # One read transaction: a consistent snapshot even while the daemon keeps queueing.
             writer = _CountingWriter(out, lambda lines: bar.update(lines))
             count = db.read_sync(lambda conn: export_pending(conn, writer, now=time.time()))

@@ -1,5 +1,10 @@
 """What every ``edge-agent`` command shares: the ``--config``/``--db``/``--json`` options, loading settings
-(bad configuration: one line per field, exit code 2), logging, and opening the daemon's database.
+(bad configuration: one line per field, exit code 2), logging, opening the daemon's database, and the exit
+codes.
+
+Exit codes, for every command: 0 ok; 1 failed (the daemon did not answer or answered not ready, a sync or
+write failed); 2 bad input or configuration (a bad flag, a missing or invalid file, an unknown row id). An
+error is one line on stderr: ``Error: …``, never a traceback.
 
 Kept apart from ``cli.py`` so the command modules (``cli_sync``, ``cli_queue``) import it without importing
 the group that registers them.
@@ -8,7 +13,6 @@ the group that registers them.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,13 +51,22 @@ def set_override(overrides: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(click.ClickException):
+    """What the operator gave cannot be used (a missing or invalid file, an unknown id): exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 def settings_or_exit(config_file: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
     try:
         return load_settings(config_file, overrides)
     except ConfigError as exc:
         for line in exc.lines:
             click.echo(line, err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def settings_with_db(config_file: Path | None, db_path: Path | None, **dotted: Any) -> Settings:
@@ -63,16 +76,6 @@ def settings_with_db(config_file: Path | None, db_path: Path | None, **dotted: A
     for key, value in dotted.items():
         set_override(overrides, key.replace("__", "."), value)
     return settings_or_exit(config_file, overrides)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # APScheduler logs every run of the one-second pull tick at INFO.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @contextmanager

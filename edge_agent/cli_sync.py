@@ -26,7 +26,9 @@ from edge_agent.agent.bundles import BundleHolder, compile_checked
 from edge_agent.cli_support import (
     CONFIG_OPTION,
     DB_OPTION,
+    EXIT_BAD_INPUT,
     JSON_OPTION,
+    BadInput,
     echo_json,
     open_database,
     settings_with_db,
@@ -98,15 +100,28 @@ def sync(config_file: Path | None, db_path: Path | None, upstream: str | None, a
     if as_json:
         echo_json(result)
     else:
-        push = result["push"]
-        click.echo(
-            "push: " + ", ".join(f"{k}={v}" for k, v in push.items() if not isinstance(v, dict | list))
-        )
-        click.echo(f"pull: {pull['outcome']} (version {pull['version']})")
+        click.echo(f"push: {push_line(result['push'])}")
+        click.echo(f"pull: {pull['outcome']} (version {pull['version'] or '-'})")
         for line in pull["errors"]:
             click.echo(f"  {line}")
     if pull["outcome"] in ("error", "rejected") or "error" in result["push"]:
         sys.exit(1)
+
+
+def push_line(push: dict[str, Any]) -> str:
+    """A drain report (``DrainReport.as_dict``) in words."""
+    if "error" in push:
+        return f"failed: {push['error']}"
+    line = (
+        f"{push.get('delivered', 0)} delivered, {push.get('retried', 0)} to retry, "
+        f"{push.get('dead', 0)} dead-lettered of {push.get('attempted', 0)} attempted "
+        f"in {push.get('calls', 0)} call(s), {float(push.get('durationSeconds') or 0):.2f} s"
+    )
+    dropped = push.get("dropped") or {}
+    if dropped:
+        line += "; evicted " + ", ".join(f"{n} ({reason})" for reason, n in sorted(dropped.items()))
+    stopped = push.get("stoppedBecause")
+    return line + (f"; stopped: {stopped}" if stopped and stopped != "done" else "")
 
 
 @click.group()
@@ -154,7 +169,7 @@ def show(config_file: Path | None, db_path: Path | None, as_json: bool) -> None:
 
 
 @bundle.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @CONFIG_OPTION
 @DB_OPTION
 @JSON_OPTION
@@ -165,13 +180,17 @@ def load(file: Path, config_file: Path | None, db_path: Path | None, as_json: bo
     new bundle within bundle.watch_interval_s.
     """
     settings = settings_with_db(config_file, db_path)
+    if not file.is_file():
+        raise BadInput(f"no such bundle file: {file}")
     try:
         model, doc = parse_bundle(file.read_bytes())
         compile_checked(model)
     except BundleInvalid as exc:
+        if as_json:
+            echo_json({"ok": False, "file": str(file), "errors": exc.errors})
         for line in exc.errors:
             click.echo(f"bundle error: {line}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     source = f"cli:{file.resolve()}"
     with open_database(settings, must_exist=False) as db:
         db.write_sync(lambda conn: store_bundle(conn, doc, source=source, now=time.time()))

@@ -150,4 +150,4 @@ def test_sync_without_an_upstream_is_one_line_error(db: Path) -> None:
 def test_serve_upstream_sets_upstream_url(db: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--db", str(db), "--upstream", "not a url"])
     assert result.exit_code == 2
-    assert result.output.startswith("config error: upstream.url:")
+    assert result.output.startswith("config error: upstream.url (EDGE_AGENT_UPSTREAM__URL):")

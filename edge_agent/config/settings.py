@@ -7,6 +7,8 @@ Sources, highest first: explicit overrides (CLI flags), ``EDGE_AGENT_*`` environ
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +28,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -179,7 +182,22 @@ class RetentionSettings(Section):
 
 
 class LoggingSettings(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level (any case: `debug` = `DEBUG`)."
+    )
+    format: Literal["text", "json"] = Field(
+        "text", description="`text` for a person, `json` (one object a line) for a log collector."
+    )
+    access_log: bool = Field(
+        False, description="One line per request: method, route, status, duration, request id."
+    )
+
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if value.lower() in ("debug", "info", "warning", "error") else value.lower()
 
 
 class Settings(BaseSettings):
@@ -223,6 +241,11 @@ class Settings(BaseSettings):
     def public_url(self) -> str:
         if self.server.public_url is not None:
             return str(self.server.public_url).rstrip("/")
+        return self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """The listener as a URL a process on this device can call (a wildcard host becomes loopback)."""
         host = self.server.host
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
@@ -285,19 +308,40 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(format_validation_errors(exc)) from None
+    except SettingsError as exc:  # an environment value that is not the JSON a list or map needs
+        raise ConfigError([settings_error_line(exc)]) from None
     except ValueError as exc:  # a TOML syntax error surfaces as ValueError from tomllib
         raise ConfigError([f"config error: {config_file}: {exc}"]) from None
     finally:
         _TOML_FILE.path = None
 
 
+def env_var(key: str) -> str:
+    """The environment variable of a dotted key: ``auth.api_keys`` → ``EDGE_AGENT_AUTH__API_KEYS``."""
+    return "EDGE_AGENT_" + key.replace(".", "__").upper()
+
+
 def format_validation_errors(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "settings"
+        loc = ".".join(str(part) for part in err["loc"] if not isinstance(part, int))
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"config error: {loc}: {msg}")
+        where = f"{loc} ({env_var(loc)})" if loc else "settings"
+        lines.append(f"config error: {where}: {msg}")
     return lines
+
+
+_SETTINGS_FIELD = re.compile(r'field "(\w+)"')
+
+
+def settings_error_line(exc: SettingsError) -> str:
+    """pydantic-settings names only the section (``field "auth"``): name the variables set under it."""
+    match = _SETTINGS_FIELD.search(str(exc))
+    section = match.group(1) if match else ""
+    prefix = env_var(section)
+    names = sorted(n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "__"))
+    where = ", ".join(names) or prefix
+    return f"config error: {where}: not valid JSON (lists and maps are given as JSON, e.g. '[\"key-1\"]')"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

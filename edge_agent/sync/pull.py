@@ -279,4 +279,8 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # Its str() reads "… ssl:default [Connect call failed …]" even for plain http.
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
     return str(exc) or type(exc).__name__

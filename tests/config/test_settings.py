@@ -51,10 +51,13 @@ def test_bad_fields_give_one_line_each(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cfg)
     lines = info.value.lines
-    assert any(line.startswith("config error: server.port:") for line in lines)
-    assert any(line.startswith("config error: sync.mode:") for line in lines)
-    assert any(line.startswith("config error: sync.max_in_flight:") for line in lines)
-    assert any(line.startswith("config error: nope:") for line in lines)
+    assert any(line.startswith("config error: server.port (EDGE_AGENT_SERVER__PORT):") for line in lines)
+    assert any(line.startswith("config error: sync.mode (EDGE_AGENT_SYNC__MODE):") for line in lines)
+    assert any(
+        line.startswith("config error: sync.max_in_flight (EDGE_AGENT_SYNC__MAX_IN_FLIGHT):")
+        for line in lines
+    )
+    assert any(line.startswith("config error: nope (EDGE_AGENT_NOPE):") for line in lines)
 
 
 def test_network_listener_without_keys_is_refused() -> None:
@@ -70,7 +73,7 @@ def test_cli_exits_2_with_one_line_per_bad_field(tmp_path: Path) -> None:
     cfg.write_text('[server]\nport = 0\nhost = "10.1.2.3"\n')
     result = CliRunner().invoke(main, ["check-config", "--config", str(cfg)])
     assert result.exit_code == 2
-    assert "config error: server.port:" in result.output
+    assert "config error: server.port (EDGE_AGENT_SERVER__PORT):" in result.output
     result = CliRunner().invoke(main, ["serve", "--config", str(tmp_path / "missing.toml")])
     assert result.exit_code == 2
     assert "no such file" in result.output
@@ -102,6 +105,7 @@ def test_configuration_doc_is_current_and_covers_every_field() -> None:
 def test_unknown_time_zone_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(overrides={"decision": {"timezone": "Mars/Olympus_Mons"}})
-    assert info.value.lines == ["config error: decision.timezone: unknown time zone 'Mars/Olympus_Mons'"]
+    where = "decision.timezone (EDGE_AGENT_DECISION__TIMEZONE)"
+    assert info.value.lines == [f"config error: {where}: unknown time zone 'Mars/Olympus_Mons'"]
     moscow = load_settings(overrides={"decision": {"timezone": "Europe/Moscow"}})
     assert moscow.decision.timezone == "Europe/Moscow"
