@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,42 +12,10 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.agent.daemon import free_port, start_agent, wait_ready
 from tests.helpers import envelope
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_agent(db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGE_AGENT_LOGGING__LEVEL": "WARNING"}
-    with open(db.with_suffix(".log"), "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(db)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-
-
-async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "agent exited before it was ready"
-        try:
-            async with session.get(f"{base}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("agent did not become ready in 30 s")
 
 
 async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
@@ -62,7 +26,7 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     acknowledged: set[str] = set()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            await wait_ready(session, base, proc)
+            await wait_ready(session, f"{base}/readyz", proc)
 
             async def writer(worker: int) -> None:
                 # Bounded: at most 2,000 events per worker or until the connection dies.
@@ -94,7 +58,7 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
     proc = start_agent(db, port)
     try:
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, base, proc)
+            await wait_ready(session, f"{base}/readyz", proc)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -120,7 +84,7 @@ async def test_sigterm_shuts_down_cleanly_and_keeps_everything(tmp_path: Path) -
     proc = start_agent(db, port)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            await wait_ready(session, base, proc)
+            await wait_ready(session, f"{base}/readyz", proc)
             for n in range(20):
                 body = envelope(device_id="term", data=[{"type": "tap", "name": f"t{n}"}])
                 async with session.post(f"{base}/event", json=body) as resp:
