@@ -3,7 +3,10 @@
 ::
 
     EdgeAgentError (500)
-    ├── Forbidden (403)            bad bearer token or a ``sec`` outside ``auth.sections``
+    ├── Forbidden (403)            bad bearer token, a ``sec`` outside ``auth.sections``, a foreign origin
+    ├── MisdirectedRequest (421)   a ``Host`` the agent does not answer for (DNS rebinding)
+    ├── UnsupportedMediaType (415) a write whose body is not declared JSON
+    ├── Conflict (409)             the operation needs something not configured (no upstream)
     ├── ParameterError (422)       unparseable JSON, wrong types, missing fields
     ├── PayloadTooLarge (413)      body over ``server.max_body_bytes``
     ├── NotFound (404)
@@ -26,6 +29,21 @@ class EdgeAgentError(Exception):
 class Forbidden(EdgeAgentError):
     status = 403
     title = "Forbidden"
+
+
+class MisdirectedRequest(EdgeAgentError):
+    status = 421
+    title = "Misdirected request"
+
+
+class UnsupportedMediaType(EdgeAgentError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class Conflict(EdgeAgentError):
+    status = 409
+    title = "Conflict"
 
 
 class ParameterError(EdgeAgentError):

@@ -53,17 +53,21 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 def make_client(
     aiohttp_client: Any, tmp_path: Path, clock: ManualClock, make_settings: Callable[..., Settings]
 ) -> MakeClient:
-    """``await make_client(bundle=dict|None, **settings_overrides)`` → a TestClient on the real app."""
+    """``await make_client(bundle=dict|None, listen=address|None, **settings_overrides)`` → a TestClient on
+    the real app, its server bound to ``listen`` (default loopback)."""
     from edge_agent.agent.app import create_app
 
-    async def make(bundle: dict[str, Any] | None = None, **overrides: Any) -> TestClient:
+    async def make(
+        bundle: dict[str, Any] | None = None, listen: str | None = None, **overrides: Any
+    ) -> TestClient:
         if bundle is not None:
             path = tmp_path / f"bundle-{bundle.get('version', 'x')}.json"
             path.write_text(json.dumps(bundle))
             overrides = deep_merge(overrides, {"bundle": {"path": path}})
         # Loading settings may read files (TOML, time zones): off the loop, like the daemon does at start.
         settings = await asyncio.to_thread(make_settings, **overrides)
-        client: TestClient = await aiohttp_client(create_app(settings, clock=clock))
+        app = create_app(settings, clock=clock)
+        client: TestClient = await aiohttp_client(app, server_kwargs={"host": listen} if listen else None)
         return client
 
     return make

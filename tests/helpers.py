@@ -57,3 +57,27 @@ def require_binary(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def non_loopback_address() -> str:
+    """An address of this machine that is not loopback, so a test can be a non-loopback caller honestly:
+    a server bound to it sees its client's real peer address. Nothing leaves the machine. Without such an
+    interface the test fails in CI and is skipped elsewhere, like ``require_binary``."""
+    import ipaddress
+    import os
+    import socket
+
+    import pytest
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it picks the outgoing address
+            address = str(probe.getsockname()[0])
+        except OSError:
+            address = "127.0.0.1"
+    if ipaddress.ip_address(address).is_loopback:
+        message = "no non-loopback interface on this machine"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return address

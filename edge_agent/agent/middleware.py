@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from edge_agent.agent.keys import metrics_key, request_id_key, route_key, settings_key
+from edge_agent.agent.routes import table
 from edge_agent.agent.services import json_response
 from edge_agent.config.settings import is_loopback
 from edge_agent.errors import EdgeAgentError, Forbidden, PayloadTooLarge, StorageUnavailable
@@ -27,9 +28,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Request ids for log correlation: unique per process, cheap (no entropy per request).
 _PROCESS_TAG = f"{os.getpid():x}"
 _request_numbers = itertools.count(1)
-
-OPERATOR_PATHS = ("/status", "/metrics", "/admin/")
-OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json")  # probes and the API description need no token
 
 
 def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:
@@ -93,18 +91,30 @@ def _matches(token: str | None, accepted: list[str]) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    settings = request.app[settings_key]
-    path = request.path
-    if path.startswith(OPEN_PATHS):
-        return await handler(request)
-    # The status page is for a person at the device (a browser sends no bearer): open to loopback
-    # callers, operator-authenticated like /status for anyone else.
-    if path.startswith(OPERATOR_PATHS) or (path == "/" and not is_loopback(request.remote or "")):
-        admin = settings.server.admin_token
-        if admin is not None and not _matches(_bearer(request), [admin.get_secret_value()]):
-            raise Forbidden("Authorization: a valid admin bearer token is required")
-        return await handler(request)
-    keys = [k.get_secret_value() for k in settings.auth.api_keys]
-    if keys and not _matches(_bearer(request), keys):
-        raise Forbidden("Authorization: bearer token not accepted")
+    """Decide from the matched table entry's access class (``agent/routes/table.py``), never the path."""
+    route = table.match(request)
+    if route is not None:
+        request[route_key] = route.label
+    access = route.access if route is not None else "sdk"  # an unknown route is refused like the SDK's
+    if access == "operator":
+        _check_operator(request, person=route is not None and route.person)
+    elif access == "sdk":
+        keys = [k.get_secret_value() for k in request.app[settings_key].auth.api_keys]
+        if keys and not _matches(_bearer(request), keys):
+            raise Forbidden("Authorization: bearer token not accepted")
     return await handler(request)
+
+
+def _check_operator(request: web.Request, *, person: bool) -> None:
+    """Without ``server.admin_token`` operator routes serve loopback callers only; with it, every caller
+    needs the bearer, except a person's page (the status page) opened on loopback: a browser sends none."""
+    loopback = is_loopback(request.remote or "")
+    if person and loopback:
+        return
+    admin = request.app[settings_key].server.admin_token
+    if admin is None:
+        if not loopback:
+            raise Forbidden("Authorization: without server.admin_token, only loopback callers")
+        return
+    if not _matches(_bearer(request), [admin.get_secret_value()]):
+        raise Forbidden("Authorization: a valid admin bearer token is required")

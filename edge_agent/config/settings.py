@@ -64,7 +64,8 @@ class ServerSettings(Section):
         "the root object is level 1.",
     )
     admin_token: SecretStr | None = Field(
-        None, description="Bearer token for the operator API (/status, /metrics, /admin/*); none = open."
+        None,
+        description="Bearer token for /status, /metrics, /admin/* and the page /; none: loopback only.",
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from edge_agent.agent.app import SDK_ROUTES
+from edge_agent.agent.routes.table import SDK_ROUTES
 from tests.conftest import MakeClient
 
 
@@ -26,8 +26,8 @@ def registered(client: TestClient) -> set[tuple[str, str]]:
         if route.method in ("HEAD", "*") or "{" in path:
             continue
         out.add((route.method, path))
-    for method, path in SDK_ROUTES:
-        out |= {(method, path), (method, "/v2" + path)}
+    for route in SDK_ROUTES:
+        out |= {(route.method, route.path), (route.method, "/v2" + route.path)}
     return out
 
 

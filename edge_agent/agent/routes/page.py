@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from edge_agent.agent.keys import db_key
-from edge_agent.agent.routes.admin import collect_status
+from edge_agent.agent.routes.status import collect_status
 from edge_agent.storage import decisions
 
 STATE_COLOURS = {"online": "#1a7f37", "offline": "#9a6700", "degraded": "#cf222e", "paused": "#cf222e"}

@@ -1,11 +1,8 @@
-"""Operator routes matching the CLI (agent-api §7): queue inspection, dead-letter retry/purge, bundle load,
-and lifting a sec's 401/403 push pause. Operator-authenticated like ``/status``.
+"""Operator queue routes matching the CLI (agent-api §7): inspection and dead-letter retry/purge.
 
 - ``GET  /admin/queue[?state=pending|delivered|dead&limit=N]`` → ``{summary, rows}``
 - ``POST /admin/queue/retry`` ``{"ids": [...]}`` or ``{"all": true}`` → ``{retried}``
 - ``POST /admin/queue/purge`` ``{"state": "dead"}`` and/or ``{"ids": [...]}`` → ``{purged}``
-- ``POST /admin/bundle`` (a bundle document) → ``{version}``; an invalid one is a 422 listing every problem
-- ``POST /admin/sync/resume[?sec=S]`` → ``{resumed: [secs]}`` (no ``sec``: every paused sec)
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from typing import Any, get_args
 
 from aiohttp import web
 
-from edge_agent.agent.keys import bundle_key, clock_key, db_key, sync_jobs_key, sync_state_key
+from edge_agent.agent.keys import clock_key, db_key, sync_jobs_key
 from edge_agent.agent.services import json_response
 from edge_agent.agent.wire import parse_json
 from edge_agent.errors import ParameterError
@@ -77,18 +74,3 @@ async def queue_purge(request: web.Request) -> web.Response:
     else:
         purged = await request.app[db_key].write(lambda conn: outbox_admin.purge(conn, state=state, ids=ids))
     return json_response({"ok": True, "purged": purged})
-
-
-async def bundle_load(request: web.Request) -> web.Response:
-    app = request.app
-    loaded = await app[bundle_key].install(
-        app[db_key], await request.read(), source="admin", clock=app[clock_key]
-    )
-    return json_response({"ok": True, "version": loaded.version})
-
-
-async def sync_resume(request: web.Request) -> web.Response:
-    drainer = request.app[sync_jobs_key].drainer
-    resumed = drainer.resume(request.query.get("sec")) if drainer is not None else []
-    paused = dict(request.app[sync_state_key].paused_secs)
-    return json_response({"ok": True, "resumed": resumed, "paused": paused})

@@ -1,4 +1,4 @@
-"""Operator API (agent-api §7): health, readiness, status, metrics and a small page for a person."""
+"""Operator status (agent-api §7): ``GET /status`` (JSON) and ``GET /metrics`` (Prometheus text)."""
 
 from __future__ import annotations
 
@@ -20,25 +20,6 @@ from edge_agent.agent.keys import (
 from edge_agent.agent.scheduler import describe_upstream
 from edge_agent.agent.services import json_response
 from edge_agent.storage.outbox import queue_summary
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"ok": True})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    db = request.app[db_key]
-    loaded = request.app[bundle_key].current
-    problems = []
-    if not db.is_open:
-        problems.append("storage: not open")
-    if loaded is None:
-        problems.append("bundle: none loaded")
-    if problems:
-        return json_response(
-            {"ok": False, "status": 503, "error": "Not ready", "errors": problems}, status=503
-        )
-    return json_response({"ok": True, "bundle": loaded.version if loaded else None})
 
 
 def sync_section(app: web.Application) -> dict[str, Any]:

@@ -1,0 +1,28 @@
+"""Probes (agent-api §7): ``GET /healthz`` (the process answers) and ``GET /readyz`` (storage open and a
+bundle loaded). Open to every caller: they reveal nothing but readiness."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge_agent.agent.keys import bundle_key, db_key
+from edge_agent.agent.services import json_response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    db = request.app[db_key]
+    loaded = request.app[bundle_key].current
+    problems = []
+    if not db.is_open:
+        problems.append("storage: not open")
+    if loaded is None:
+        problems.append("bundle: none loaded")
+    if problems:
+        return json_response(
+            {"ok": False, "status": 503, "error": "Not ready", "errors": problems}, status=503
+        )
+    return json_response({"ok": True, "bundle": loaded.version if loaded else None})

@@ -1,0 +1,125 @@
+"""Every route the agent serves, in one table: method, path, handler, metric name and access class.
+
+``app.py`` registers routes only from here and refuses to start with a route the table does not know
+(``check_router``), and the auth middleware decides from the matched entry's access class, never from the
+path. Adding a route therefore means choosing its protection.
+
+- ``sdk``: the SDK API (``auth.api_keys``), served at ``/`` and under ``/v2``, duplicate slashes collapsed.
+- ``probe``: ``/healthz``, ``/readyz`` and ``/openapi.json``, open to every caller.
+- ``operator``: ``/status``, ``/metrics``, ``/admin/*`` and the status page: loopback callers only without
+  ``server.admin_token``; with it, the bearer from every caller, except the status page on loopback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+
+from edge_agent.agent.openapi import openapi_json
+from edge_agent.agent.routes import (
+    admin_bundle,
+    admin_queue,
+    admin_sync,
+    choose,
+    engagement,
+    event,
+    page,
+    probes,
+    status,
+    strategy,
+    user,
+    visit,
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Access = Literal["sdk", "probe", "operator"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    access: Access
+    name: str = ""  # bounded metric label; the path when empty
+    person: bool = False  # a page for the person at the device: loopback callers need no token
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+
+SDK_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/visit", visit.visit, "sdk"),
+    Route("POST", "/event", event.event, "sdk"),
+    Route("POST", "/choose", choose.choose, "sdk"),
+    Route("POST", "/user", user.user, "sdk"),
+    Route("POST", "/strategy", strategy.strategy, "sdk"),
+    Route("GET", "/engagement", engagement.engagement, "sdk"),
+)
+FIXED_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", probes.healthz, "probe"),
+    Route("GET", "/readyz", probes.readyz, "probe"),
+    Route("GET", "/openapi.json", openapi_json, "probe"),
+    Route("GET", "/status", status.status, "operator"),
+    Route("GET", "/metrics", status.metrics, "operator"),
+    Route("POST", "/admin/sync", admin_sync.sync_now, "operator"),
+    Route("POST", "/admin/sync/resume", admin_sync.sync_resume, "operator"),
+    Route("GET", "/admin/queue", admin_queue.queue, "operator"),
+    Route("POST", "/admin/queue/retry", admin_queue.queue_retry, "operator"),
+    Route("POST", "/admin/queue/purge", admin_queue.queue_purge, "operator"),
+    Route("POST", "/admin/bundle", admin_bundle.bundle_load, "operator"),
+    Route("GET", "/", page.index, "operator", person=True),
+)
+ROUTES: tuple[Route, ...] = FIXED_ROUTES + SDK_ROUTES
+
+# The SDK routes share one catch-all resource that normalizes the path before the lookup.
+SDK_CATCH_ALL = "/{tail:.*}"
+_SDK_CANONICAL = "/{tail}"  # how aiohttp names that resource
+_FIXED = {(r.method, r.path): r for r in FIXED_ROUTES}
+_SDK = {(r.method, r.path): r for r in SDK_ROUTES}
+_SLASHES = re.compile(r"/{2,}")
+
+
+def normalize_sdk_path(path: str) -> str:
+    path = _SLASHES.sub("/", path)
+    if path == "/v2" or path.startswith("/v2/"):
+        path = path[3:] or "/"
+    return path.rstrip("/") or "/"
+
+
+def sdk_methods(path: str) -> list[str]:
+    """The methods the SDK serves at a normalized path (empty: no such SDK route)."""
+    return sorted(m for m, p in _SDK if p == path)
+
+
+def match(request: web.Request) -> Route | None:
+    """The table entry a routed request hit; ``None`` for an unknown path or method (a 404 or 405)."""
+    method = "GET" if request.method == "HEAD" else request.method
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else None
+    if canonical == _SDK_CANONICAL:
+        return _SDK.get((method, normalize_sdk_path(request.path)))
+    return _FIXED.get((method, canonical or ""))
+
+
+def register(router: web.UrlDispatcher, sdk_dispatch: Handler) -> None:
+    for route in FIXED_ROUTES:
+        router.add_route(route.method, route.path, route.handler)
+    router.add_route("*", SDK_CATCH_ALL, sdk_dispatch)
+    check_router(router)
+
+
+def check_router(router: web.UrlDispatcher) -> None:
+    """Refuse a router holding a route the table does not carry: it would have no access class."""
+    for aio_route in router.routes():
+        canonical = aio_route.resource.canonical if aio_route.resource is not None else ""
+        if canonical == _SDK_CANONICAL:
+            continue
+        method = "GET" if aio_route.method == "HEAD" else aio_route.method
+        if (method, canonical) not in _FIXED:
+            raise RuntimeError(f"route {aio_route.method} {canonical} is not in agent/routes/table.py")
