@@ -16,6 +16,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from edge_agent.config.settings import DEFAULT_MAX_JSON_DEPTH
 from edge_agent.errors import ParameterError
+from edge_agent.storage.finite import MAX_AMOUNT
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -50,6 +51,8 @@ def _attributes(value: Any) -> Any:
 
 
 ScalarStr = Annotated[str, BeforeValidator(_scalar_to_str)]
+# Money and quantities: finite and within ±MAX_AMOUNT, so no sum or product of them can overflow.
+Amount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
 LenientStr = Annotated[str | None, BeforeValidator(_lenient_str)]
 
 
@@ -104,8 +107,8 @@ class Envelope(Wire):
 
 class CartItemIn(Wire):
     product_id: ScalarStr | None = Field(None, alias="productId")
-    quantity: float | None = None
-    item_price: float | None = Field(None, alias="itemPrice")
+    quantity: Amount | None = None
+    item_price: Amount | None = Field(None, alias="itemPrice")
 
 
 class EventIn(BaseModel):
@@ -115,8 +118,8 @@ class EventIn(BaseModel):
 
     type: str = Field(min_length=1)
     name: str | None = None
-    value: float | None = None
-    quantity: float | None = None
+    value: Amount | None = None
+    quantity: Amount | None = None
     product_id: ScalarStr | None = Field(None, alias="productId")
     currency: str | None = None
     cart: list[CartItemIn] | None = None

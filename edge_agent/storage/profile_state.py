@@ -11,6 +11,9 @@ line) of ``productId`` priced at ``value / quantity`` — ``value`` is read as t
 own examples send it. ``sync-cart-v1`` replaces the cart with its ``cart`` (no ``cart``: unchanged);
 ``purchase-v1`` empties it. Unknown prices count 0.
 
+Every amount kept here is finite (``storage/finite``), and a row that is not — written by an older
+version, or damaged — is repaired as it is read and rewritten by the next write (:func:`_from_row`).
+
 Affinity: a per-product score that halves every :data:`AFFINITY_HALF_LIFE_DAYS`; a product view (``/visit``
 with ``ctx.type == "PRODUCT"``, product ``ctx.data[0]``) adds 1, an add to cart 3 and each purchased product
 5 (:data:`AFFINITY_WEIGHTS`). Scores are kept per product, not per category or brand, so a catalog update
@@ -19,7 +22,6 @@ re-maps them; the agent sums them per catalog attribute when it answers ``detail
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,7 @@ import orjson
 
 from edge_agent.storage import values
 from edge_agent.storage.decisions import CapCounts, cap_counts
+from edge_agent.storage.finite import clamp, number, times, total
 from edge_agent.storage.profiles import Identity
 
 AFFINITY_HALF_LIFE_DAYS = 30.0
@@ -58,11 +61,11 @@ class ProfileState:
 
     @property
     def cart_value(self) -> float:
-        return sum(line.quantity * line.item_price for line in self.cart)
+        return total(times(line.quantity, line.item_price) for line in self.cart)
 
     @property
     def cart_items(self) -> float:
-        return sum(line.quantity for line in self.cart)
+        return total(line.quantity for line in self.cart)
 
 
 def decayed(score: float, since: float, now: float) -> float:
@@ -86,8 +89,7 @@ def advance(
     the local calendar day) the per-campaign cap counts of the profile's decisions are read too.
     """
     row = conn.execute("SELECT * FROM profile_state WHERE uid = ?", (identity.uid,)).fetchone()
-    state = _from_row(row) if row is not None else ProfileState()
-    changed = False
+    state, changed = _from_row(row) if row is not None else (ProfileState(), False)
     if kind == "visit":
         changed = _apply_visit(state, ctx, now)
     elif kind == "event":
@@ -118,8 +120,9 @@ def _apply_event(state: ProfileState, event: dict[str, Any], at: float) -> bool:
     kind = event.get("type")
     if kind == "purchase-v1":
         lines = _lines(event.get("cart")) or []
-        value = _num(event.get("value"))
-        state.purchase_value += value if value is not None else sum(x.quantity * x.item_price for x in lines)
+        value = number(event.get("value"))
+        spent = value if value is not None else total(times(x.quantity, x.item_price) for x in lines)
+        state.purchase_value = total((state.purchase_value, spent))
         state.purchases += 1
         state.last_purchase_at = at if state.last_purchase_at is None else max(state.last_purchase_at, at)
         state.cart = []
@@ -143,20 +146,20 @@ def _apply_event(state: ProfileState, event: dict[str, Any], at: float) -> bool:
     if after is not None:
         state.cart = after
     elif product_id is not None:
-        quantity = _num(event.get("quantity"))
+        quantity = number(event.get("quantity"))
         quantity = quantity if quantity is not None and quantity > 0 else None
         if kind == "add-to-cart-v1":
-            _add(state.cart, product_id, quantity or 1.0, _num(event.get("value")))
+            _add(state.cart, product_id, quantity or 1.0, number(event.get("value")))
         else:
             _remove(state.cart, product_id, quantity)
     return after is not None or product_id is not None
 
 
 def _add(cart: list[CartLine], product_id: str, quantity: float, value: float | None) -> None:
-    price = value / quantity if value is not None else None
+    price = clamp(value / quantity) if value is not None else None
     for line in cart:
         if line.product_id == product_id:
-            line.quantity += quantity
+            line.quantity = total((line.quantity, quantity))
             if price is not None:
                 line.item_price = price
             return
@@ -173,20 +176,13 @@ def _remove(cart: list[CartLine], product_id: str, quantity: float | None) -> No
 def _boost(state: ProfileState, product_id: str, weight: float, at: float) -> None:
     score, since = state.affinity.get(product_id, (0.0, at))
     ref = max(since, at)
-    state.affinity[product_id] = (decayed(score, since, ref) + decayed(weight, at, ref), ref)
+    state.affinity[product_id] = (total((decayed(score, since, ref), decayed(weight, at, ref))), ref)
     if len(state.affinity) > MAX_AFFINITY_PRODUCTS:
         weakest = min(state.affinity, key=lambda pid: decayed(*state.affinity[pid], at))
         del state.affinity[weakest]
 
 
 # --- parsing the tolerant wire values ----------------------------------------------------------------------
-
-
-def _num(value: Any) -> float | None:
-    """A finite JSON number as a float; anything else (booleans included) is None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _lines(value: Any) -> list[CartLine] | None:
@@ -197,13 +193,13 @@ def _lines(value: Any) -> list[CartLine] | None:
     for item in value:
         if not isinstance(item, dict) or (product_id := values.product_id(item.get("productId"))) is None:
             continue
-        quantity = _num(item.get("quantity"))
+        quantity = number(item.get("quantity"))
         quantity = 1.0 if quantity is None else quantity
-        price = _num(item.get("itemPrice")) or 0.0
+        price = number(item.get("itemPrice")) or 0.0
         if quantity <= 0:
             continue
         if product_id in lines:
-            lines[product_id].quantity += quantity
+            lines[product_id].quantity = total((lines[product_id].quantity, quantity))
             lines[product_id].item_price = price
         else:
             lines[product_id] = CartLine(product_id, quantity, price)
@@ -216,36 +212,79 @@ def _lines(value: Any) -> list[CartLine] | None:
 def cart_products(conn: sqlite3.Connection, uid: str) -> list[str]:
     """The products in the profile's cart now, in cart order (``bought_together`` anchors on them)."""
     row = conn.execute("SELECT cart FROM profile_state WHERE uid = ?", (uid,)).fetchone()
-    return [] if row is None else [line["productId"] for line in orjson.loads(row["cart"])]
+    return [] if row is None else [line.product_id for line in _stored_cart(row["cart"])]
 
 
-def _from_row(row: sqlite3.Row) -> ProfileState:
-    return ProfileState(
-        cart=[CartLine(x["productId"], x["quantity"], x["itemPrice"]) for x in orjson.loads(row["cart"])],
-        purchase_value=row["purchase_value"],
-        purchases=row["purchases"],
-        last_purchase_at=row["last_purchase_at"],
-        affinity={pid: (score, at) for pid, (score, at) in orjson.loads(row["affinity"]).items()},
+def _json(text: Any) -> Any:
+    """A stored JSON column, or None when it is missing or damaged."""
+    try:
+        return orjson.loads(text) if isinstance(text, str | bytes) else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _stored_cart(text: Any) -> list[CartLine]:
+    """The stored cart; lines without a product or a usable quantity are dropped, amounts clamped."""
+    raw = _json(text)
+    lines = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict) or not isinstance(pid := item.get("productId"), str):
+            continue
+        quantity, price = number(item.get("quantity")), number(item.get("itemPrice"))
+        if quantity is not None and quantity > 0:
+            lines.append(CartLine(pid, quantity, price or 0.0))
+    return lines
+
+
+def _stored_affinity(text: Any) -> dict[str, tuple[float, float]]:
+    raw = _json(text)
+    kept: dict[str, tuple[float, float]] = {}
+    for pid, pair in (raw if isinstance(raw, dict) else {}).items():
+        if isinstance(pair, list) and len(pair) == 2:
+            score, at = number(pair[0]), number(pair[1])
+            if score is not None and at is not None:
+                kept[pid] = (max(0.0, score), at)
+    return kept
+
+
+_COLUMNS = ("cart", "purchase_value", "purchases", "last_purchase_at", "affinity")
+
+
+def _from_row(row: sqlite3.Row) -> tuple[ProfileState, bool]:
+    """The stored state, and whether it had to be repaired: a damaged value (null, inf, text, broken JSON)
+    is read as its default or clamped, so the profile keeps working; ``advance`` stores the repair."""
+    purchase_value = number(row["purchase_value"])
+    purchases = row["purchases"]
+    state = ProfileState(
+        cart=_stored_cart(row["cart"]),
+        purchase_value=purchase_value if purchase_value is not None else 0.0,
+        purchases=purchases if isinstance(purchases, int) and purchases >= 0 else 0,
+        last_purchase_at=number(row["last_purchase_at"]),
+        affinity=_stored_affinity(row["affinity"]),
+    )
+    return state, _columns(state) != tuple(row[name] for name in _COLUMNS)
+
+
+def _columns(state: ProfileState) -> tuple[Any, ...]:
+    """The state as its stored columns (:data:`_COLUMNS`)."""
+    cart = [
+        {"productId": x.product_id, "quantity": x.quantity, "itemPrice": x.item_price} for x in state.cart
+    ]
+    return (
+        orjson.dumps(cart).decode(),
+        state.purchase_value,
+        state.purchases,
+        state.last_purchase_at,
+        orjson.dumps({pid: list(v) for pid, v in state.affinity.items()}).decode(),
     )
 
 
 def _store(conn: sqlite3.Connection, uid: str, state: ProfileState, now: float) -> None:
-    cart = [
-        {"productId": x.product_id, "quantity": x.quantity, "itemPrice": x.item_price} for x in state.cart
-    ]
     conn.execute(
         "INSERT INTO profile_state (uid, cart, purchase_value, purchases, last_purchase_at, affinity, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uid) DO UPDATE SET cart = excluded.cart, "
         "purchase_value = excluded.purchase_value, purchases = excluded.purchases, "
         "last_purchase_at = excluded.last_purchase_at, affinity = excluded.affinity, "
         "updated_at = excluded.updated_at",
-        (
-            uid,
-            orjson.dumps(cart).decode(),
-            state.purchase_value,
-            state.purchases,
-            state.last_purchase_at,
-            orjson.dumps({pid: list(v) for pid, v in state.affinity.items()}).decode(),
-            now,
-        ),
+        (uid, *_columns(state), now),
     )

@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from edge_agent.storage.finite import number
 from edge_agent.storage.values import event_time, product_id
 
 DAY_SECONDS = 86_400
@@ -160,15 +161,21 @@ def prune(conn: sqlite3.Connection, before: float) -> None:
 # -- reads -------------------------------------------------------------------------------------------
 
 
+def _count(stored: object) -> int:
+    """A summed count as read back: TOTAL (unlike SUM) cannot overflow, and a damaged row (text, inf) is
+    held finite rather than breaking every ranking that reads it."""
+    return int(number(stored) or 0.0)
+
+
 def activity(
     conn: sqlite3.Connection, since_day: int, until_day: int | None = None
 ) -> dict[str, tuple[int, int, int]]:
     """``{productId: (views, carts, purchases)}`` summed over the days ``>= since_day`` (and
     ``<= until_day`` when given; without it, days after today — device clocks running ahead — count)."""
     return {
-        row[0]: (row[1], row[2], row[3])
+        row[0]: (_count(row[1]), _count(row[2]), _count(row[3]))
         for row in conn.execute(
-            "SELECT product_id, SUM(views), SUM(carts), SUM(purchases) FROM item_scores "
+            "SELECT product_id, TOTAL(views), TOTAL(carts), TOTAL(purchases) FROM item_scores "
             "WHERE day >= ? AND day <= ? GROUP BY product_id",
             (since_day, until_day if until_day is not None else 2**62),
         )
@@ -181,9 +188,9 @@ def partners(conn: sqlite3.Connection, kind: str, anchors: Sequence[str], since_
         return {}
     marks = ",".join("?" * len(anchors))
     return {
-        row[0]: row[1]
+        row[0]: _count(row[1])
         for row in conn.execute(
-            f"SELECT b, SUM(n) FROM pair_scores WHERE kind = ? AND a IN ({marks}) AND day >= ? GROUP BY b",
+            f"SELECT b, TOTAL(n) FROM pair_scores WHERE kind = ? AND a IN ({marks}) AND day >= ? GROUP BY b",
             (kind, *anchors, since_day),
         )
     }

@@ -14,6 +14,7 @@ from typing import Any
 from edge_agent.agent.decide.campaigns import CapCheck
 from edge_agent.agent.decide.compiled import CompiledCampaign
 from edge_agent.storage.decisions import CapCounts
+from edge_agent.storage.finite import total
 from edge_agent.storage.profile_state import ProfileState, decayed
 
 _DAY_S = 86_400.0
@@ -54,7 +55,7 @@ def affinity(state: ProfileState, catalog: Mapping[str, Mapping[str, Any]], now:
             value = item.get(attribute)
             if isinstance(value, str) and value:
                 per_value = sums.setdefault(attribute, {})
-                per_value[value] = per_value.get(value, 0.0) + current
+                per_value[value] = total((per_value.get(value, 0.0), current))
     return {
         attribute: {k: round(v, 3) for k, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))}
         for attribute, values in sums.items()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from edge_agent.storage.finite import clamp, times, total
 from edge_agent.storage.scores import BUY_PAIRS, VIEW_PAIRS
 from edge_agent.storage.values import product_id
 
@@ -99,7 +100,7 @@ class Params:
         )
 
     def score(self, counts: tuple[int, int, int]) -> float:
-        return sum(w * n for w, n in zip(self.weights, counts, strict=True))
+        return total(times(w, n) for w, n in zip(self.weights, counts, strict=True))
 
 
 def _created(item: Mapping[str, Any]) -> float | None:
@@ -147,13 +148,13 @@ def _popular(catalog: CatalogIndex, p: Params, anchors: Sequence[str], scores: S
 def _trending(catalog: CatalogIndex, p: Params, anchors: Sequence[str], scores: ScoreSource) -> list[str]:
     recent_days = min(p.recent_days, p.window_days)
     recent = {pid: p.score(c) for pid, c in scores.activity(recent_days).items()}
-    total = {pid: p.score(c) for pid, c in scores.activity(p.window_days).items()}
+    window = {pid: p.score(c) for pid, c in scores.activity(p.window_days).items()}
     older_days = p.window_days - recent_days
     trend: dict[str, float] = {}
     for pid, now in recent.items():
-        older = max(total.get(pid, 0.0) - now, 0.0)
-        baseline = older * recent_days / older_days if older_days > 0 else 0.0
-        trend[pid] = now / (baseline + 1.0)
+        older = max(window.get(pid, 0.0) - now, 0.0)
+        baseline = clamp(older * recent_days / older_days) if older_days > 0 else 0.0
+        trend[pid] = clamp(now / (baseline + 1.0))
     # Among equal trends more recent activity goes first, then catalog order.
     rising = [pid for pid, score in trend.items() if score > 0]
     return sorted(rising, key=lambda pid: (-trend[pid], -recent[pid], catalog.position(pid)))
