@@ -29,10 +29,9 @@ from tests.agent.daemon import free_port, start_agent, start_upstream, stop, wai
 from tests.conftest import DEMO_BUNDLE_PATH
 from tests.helpers import envelope
 
-pytestmark = pytest.mark.slow
-
 KILLS = int(os.environ.get("EDGE_AGENT_KILLS", "8"))
 SEED = int(os.environ.get("EDGE_AGENT_KILL_SEED", str(int(time.time()))))
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60 + 6 * KILLS)]
 MIGRATION = "m004_scores"  # undone before some starts, so that start migrates a file full of data
 MIGRATION_TABLES = ("item_scores", "pair_scores", "profile_views", "session_views")
 

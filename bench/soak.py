@@ -1,0 +1,207 @@
+"""Soak: steady SDK load for a long time while the upstream flaps; nothing accepted may be lost.
+
+Usage: python bench/soak.py [--duration 600] [--flap-s 30] [--rate 100] [--concurrency 4] [--json]
+
+Starts the reference upstream and an agent process on loopback. Writers post /event and /visit (each
+carrying a unique id) at --rate requests/s in total; every --flap-s seconds the upstream switches between
+an outage (every data call answers 503) and normal service. At the end the upstream stays up until the
+agent's queue is empty (at most --settle-s), then it prints:
+
+    accepted    writes answered 200
+    delivered   accepted writes the upstream holds
+    duplicates  items the upstream received more than once
+    lost        accepted writes the upstream never got (must be 0: exit 1 otherwise)
+    p50/p99     client latency of the writes
+    peak RSS    the agent process's high-water mark (VmHWM)
+
+Bounded: the load stops after --duration, the drain wait after --settle-s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from loopback import free_port, wait_until_ok
+
+ROOT = Path(__file__).resolve().parents[1]
+SEC = "6819e7c0d7303f0f6b0ef263"
+
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A process whose log goes to ``log`` (read at the end for its ERROR lines)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGE_AGENT_LOGGING__LEVEL": "WARNING", **(env or {})}
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", *args], env=full_env, stdout=subprocess.DEVNULL, stderr=sink
+        )
+
+
+def body_for(path: str, worker: int, marker: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sec": SEC,
+        "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": f"soak-{worker}"},
+        "user": {},
+        "ctx": {"type": "HOMEPAGE", "data": [], "location": marker},
+    }
+    if path == "/event":
+        body["data"] = [{"type": "tap", "name": marker}]
+    else:
+        body["type"] = "screenview"
+    return body
+
+
+def marker_of(item: dict[str, Any]) -> str | None:
+    body = item.get("body")
+    if item.get("route") in ("/event", "/visit") and isinstance(body, dict):
+        location = body.get("ctx", {}).get("location")
+        return str(location) if location is not None else None
+    return None
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Soak:
+    def __init__(self, args: argparse.Namespace, base: str, sim: str) -> None:
+        self.args, self.base, self.sim = args, base, sim
+        self.accepted: set[str] = set()
+        self.latencies: list[float] = []
+        self.refused = 0
+        self.flaps = 0
+
+    async def writer(self, session: aiohttp.ClientSession, worker: int, deadline: float) -> None:
+        interval = self.args.concurrency / self.args.rate
+        n = 0
+        next_at = time.monotonic()
+        while time.monotonic() < deadline:
+            path = "/event" if n % 2 == 0 else "/visit"
+            marker = f"w{worker}-{n}"
+            n += 1
+            t0 = time.perf_counter()
+            try:
+                async with session.post(self.base + path, json=body_for(path, worker, marker)) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        self.accepted.add(marker)
+                    else:
+                        self.refused += 1
+            except (TimeoutError, aiohttp.ClientError):
+                self.refused += 1
+            self.latencies.append(time.perf_counter() - t0)
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def flapper(self, session: aiohttp.ClientSession, deadline: float) -> None:
+        down = False
+        while time.monotonic() + self.args.flap_s < deadline:
+            await asyncio.sleep(self.args.flap_s)
+            down = not down
+            self.flaps += 1
+            async with session.post(f"{self.sim}/sim/faults", json={"outage": True} if down else {}) as resp:
+                resp.raise_for_status()
+        async with session.post(f"{self.sim}/sim/faults", json={}) as resp:  # up for the final drain
+            resp.raise_for_status()
+
+    async def settle(self, session: aiohttp.ClientSession) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < self.args.settle_s:
+            async with session.get(f"{self.base}/status") as resp:
+                if (await resp.json())["queue"]["pending"] == 0:
+                    break
+            await asyncio.sleep(0.25)
+        return time.monotonic() - started
+
+    async def run(self) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            await wait_until_ok(session, f"{self.sim}/sim/stats")
+            await wait_until_ok(session, f"{self.base}/readyz")
+            deadline = time.monotonic() + self.args.duration
+            writers = [self.writer(session, w, deadline) for w in range(self.args.concurrency)]
+            await asyncio.gather(self.flapper(session, deadline), *writers)
+            settle_s = await self.settle(session)
+            async with session.get(f"{self.sim}/sim/received") as resp:
+                items = (await resp.json())["items"]
+            async with session.get(f"{self.sim}/sim/stats") as resp:
+                agents = (await resp.json())["agents"]
+        upstream = {m for item in items if (m := marker_of(item)) is not None}
+        q = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else [0.0] * 99
+        return {
+            "duration_s": self.args.duration,
+            "flap_s": self.args.flap_s,
+            "flaps": self.flaps,
+            "accepted": len(self.accepted),
+            "refused": self.refused,
+            "delivered": len(self.accepted & upstream),
+            "duplicates": sum(a["duplicates"] for a in agents.values()),
+            "gaps": sum(a["gaps"] for a in agents.values()),
+            "lost": len(self.accepted - upstream),
+            "p50_ms": round(q[49] * 1000, 2),
+            "p99_ms": round(q[98] * 1000, 2),
+            "settle_s": round(settle_s, 2),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600)")
+    parser.add_argument("--flap-s", type=float, default=30.0, help="upstream down/up period (default 30)")
+    parser.add_argument("--rate", type=float, default=100.0, help="writes per second in total")
+    parser.add_argument("--concurrency", type=int, default=4, help="writers")
+    parser.add_argument("--settle-s", type=float, default=120.0, help="longest wait for the final drain")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+    port, sim_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = Path(tmp)
+        sim_args = ["edge_agent.sync.simulator.command", "--data", f"{tmp}/sim", "--port", str(sim_port)]
+        upstream = spawn(sim_args, logs / "upstream.log")
+        env = {
+            "EDGE_AGENT_UPSTREAM__URL": f"http://127.0.0.1:{sim_port}",
+            "EDGE_AGENT_SYNC__PUSH_INTERVAL_S": "0.5",
+            "EDGE_AGENT_SYNC__START_JITTER_S": "0",
+            "EDGE_AGENT_SYNC__BACKOFF_MAX_S": "2",
+        }
+        agent_args = ["edge_agent", "serve", "--port", str(port), "--db", f"{tmp}/soak.db"]
+        agent = spawn(agent_args, logs / "agent.log", env)
+        try:
+            figures = asyncio.run(
+                Soak(args, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}").run()
+            )
+            figures["peak_rss_mib"] = round(peak_rss_mib(agent.pid), 1)
+        finally:
+            for proc in (agent, upstream):
+                proc.terminate()
+                proc.wait(timeout=15)
+        figures["agent_errors_logged"] = (logs / "agent.log").read_text(errors="replace").count(" ERROR ")
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"soak {figures['duration_s']:.0f} s, upstream flapping every {figures['flap_s']:g} s")
+        keys = ("flaps", "accepted", "refused", "delivered", "duplicates", "gaps", "lost", "settle_s")
+        for key in (*keys, "agent_errors_logged"):
+            print(f"{key:>19}: {figures[key]}")
+        print(f"{'latency':>19}: p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms")
+        print(f"{'peak RSS':>19}: {figures['peak_rss_mib']} MiB")
+    sys.exit(1 if figures["lost"] else 0)
+
+
+if __name__ == "__main__":
+    main()
