@@ -1,6 +1,6 @@
 """The ``edge-agent`` command: ``serve``, ``check-config``, ``health``, ``status``, ``version``, and the
-operator commands registered from ``cli_sync`` (``sync``, ``bundle show|load``) and ``cli_queue``
-(``queue …``).
+operator commands registered from ``cli_sync`` (``sync``, ``bundle show|load``), ``cli_queue``
+(``queue …``) and ``cli_storage`` (``storage acknowledge``).
 
 Exit codes and one-line errors: ``cli_support`` (0 ok, 1 failed, 2 bad input or configuration).
 """
@@ -286,12 +286,14 @@ def version(as_json: bool) -> None:
 
 def _register_subcommands() -> None:
     from edge_agent.cli_queue import queue
+    from edge_agent.cli_storage import storage
     from edge_agent.cli_sync import bundle, sync
     from edge_agent.sync.simulator.command import upstream_sim
 
     main.add_command(sync, "sync")
     main.add_command(queue, "queue")
     main.add_command(bundle, "bundle")
+    main.add_command(storage, "storage")
     main.add_command(upstream_sim, "upstream-sim")
 
 

@@ -1,4 +1,5 @@
-"""``edge-agent queue status|list|retry|purge|export|import``: the outbox, seen and handled by an operator.
+"""``edge-agent queue status|list|retry|purge|export|import|salvage``: the outbox, seen and handled by an
+operator.
 
 Each command takes ``--db PATH`` (default: the daemon's ``storage.path``) and ``--json``, and works beside a
 running daemon (SQLite WAL; a write waits up to ``storage.busy_timeout_ms`` for the daemon's writer). The
@@ -14,7 +15,8 @@ row operations are ``storage.outbox_admin``'s functions:
 
 Export files are JSON Lines. Rows keep their ``id`` (the ``Idempotency-Key``) through export and import,
 so an upstream that already has a row deduplicates it; an import is one transaction (a bad line imports
-nothing).
+nothing). Export files are created owner-only (0600). ``salvage FILE`` does the same for the readable rows
+of a database moved aside as corrupt (``storage/salvage.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from edge_agent.cli_support import (
     open_database,
     settings_with_db,
 )
-from edge_agent.storage import outbox, outbox_admin
+from edge_agent.storage import outbox, outbox_admin, salvage
+from edge_agent.storage.files import open_private_text
 from edge_agent.storage.outbox_admin import RowState
 
 STATES = ("pending", "delivered", "dead")
@@ -163,7 +166,7 @@ def export(file: Path, config_file: Path | None, db_path: Path | None, as_json: 
     with _open(config_file, db_path) as db:
         pending = int(db.read_sync(lambda conn: outbox.queue_summary(conn, time.time()))["pending"] or 0)
         try:
-            out_file = file.open("w", encoding="utf-8")
+            out_file = open_private_text(file)  # owner-only: the rows hold personal data
         except OSError as exc:
             raise BadInput(f"cannot write {file}: {exc.strerror or exc}") from None
         with out_file as out, _stderr_bar(pending, "exporting") as bar:
@@ -201,4 +204,37 @@ def import_(file: Path, config_file: Path | None, db_path: Path | None, as_json:
     out = {"imported": result.imported, "skipped": result.skipped}
     click.echo(
         json.dumps(out) if as_json else f"{result.imported} row(s) imported, {result.skipped} already here"
+    )
+
+
+@queue.command("salvage")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@CONFIG_OPTION
+@DB_OPTION
+@JSON_OPTION
+def salvage_(file: Path, config_file: Path | None, db_path: Path | None, as_json: bool) -> None:
+    """Queue again the readable rows of a moved-aside database FILE (``<name>.corrupt-<time>``).
+
+    Rows keep their id, so nothing is sent twice upstream, and a second salvage adds nothing. Exit code 0
+    when FILE was read, 1 when nothing in it could be read, 2 for a FILE that is missing or is the live
+    database.
+    """
+    settings = settings_with_db(config_file, db_path)
+    if not file.is_file():
+        raise BadInput(f"no such file: {file}")
+    if file.resolve() == settings.storage.path.resolve():
+        raise BadInput(f"{file} is the live database; name the moved-aside file")
+    try:
+        found = salvage.read_outbox(file)
+    except salvage.SalvageError as exc:
+        raise click.ClickException(str(exc)) from None  # exit code 1: nothing readable
+    with open_database(settings, must_exist=False) as db:
+        result = db.write_sync(lambda conn: salvage.salvage_into(conn, found, time.time()))
+    out = {**result.as_dict(), "file": str(file)}
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    click.echo(
+        f"{result.salvaged} row(s) queued again, {result.present} already here, "
+        f"{result.unreadable} unreadable, {result.delivered} already delivered (not queued)"
     )

@@ -34,6 +34,7 @@ from edge_agent.agent.middleware import auth_middleware, errors_middleware, metr
 from edge_agent.agent.routes import table
 from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.agent.services import Services
+from edge_agent.agent.storage_health import storage_ctx
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import NotFound
@@ -56,13 +57,6 @@ async def sdk_dispatch(request: web.Request) -> web.StreamResponse:
 
 async def _check_routes(app: web.Application) -> None:
     table.check_router(app.router)  # a route added after create_app would have no access class
-
-
-async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = app[db_key]
-    await asyncio.to_thread(db.open)
-    yield
-    await asyncio.to_thread(db.close)
 
 
 async def _bundle_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -97,7 +91,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[metrics_key] = Metrics(sync_state)
     app[services_key] = Services(settings, db, bundles, clock)
     app[started_at_key] = time.monotonic()
-    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_bundle_ctx)
     if settings.upstream.url is not None:
         app.cleanup_ctx.append(upstream_session_ctx)

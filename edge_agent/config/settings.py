@@ -84,7 +84,15 @@ class StorageSettings(Section):
     synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite synchronous mode for the write connection (FULL keeps every 200 durable)."
     )
-    busy_timeout_ms: int = Field(5000, ge=0, description="How long a write waits on a locked database.")
+    busy_timeout_ms: int = Field(
+        1000,
+        ge=0,
+        le=4000,
+        description=(
+            "How long a write waits on a locked database before answering 503 + Retry-After. Well under the"
+            " SDKs' 5 s request timeout (at most 4000), so a client sees the 503 instead of giving up."
+        ),
+    )
     group_commit_max: int = Field(256, ge=1, description="Most writes committed together in one transaction.")
     checkpoint_interval_s: float = Field(
         1.0, gt=0, description="How often a background thread checkpoints the WAL (off the commit path)."

@@ -7,6 +7,11 @@ alone; the others still commit. A future resolves only after COMMIT returned, wh
 answer 200 only for data that is on disk.
 
 Nothing here runs SQLite on the event loop: ``write``/``read`` hop to threads and back.
+
+:attr:`Database.health` says whether writes commit (``storage/health.py``). A database that reports
+corruption, at open (``quick_check``, "file is not a database") or later on a write or read, is moved
+aside and replaced by a fresh one (``storage/recovery.py``): at open directly, at runtime through
+:meth:`Database.recover`, which the owner runs when ``on_corrupt`` tells it to.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from edge_agent.errors import StorageUnavailable
+from edge_agent.storage import recovery, salvage
+from edge_agent.storage.files import prepare_database_files
+from edge_agent.storage.health import Health, is_corrupt
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +51,24 @@ _UNAVAILABLE_MARKERS = (
 
 
 def is_unavailable(exc: BaseException) -> bool:
+    if is_corrupt(exc):
+        return True
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
         text = str(exc).lower()
         return any(marker in text for marker in _UNAVAILABLE_MARKERS)
     return isinstance(exc, OSError)
 
 
-def connect(path: Path, *, busy_timeout_ms: int = 5000, readonly: bool = False) -> sqlite3.Connection:
+DEFAULT_BUSY_TIMEOUT_MS = 1000
+
+
+class _Corrupt(Exception):
+    """The file at open is damaged (the message is SQLite's or quick_check's first line)."""
+
+
+def connect(
+    path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, readonly: bool = False
+) -> sqlite3.Connection:
     """A connection with explicit transaction control (we issue BEGIN/COMMIT ourselves)."""
     if readonly:
         conn = sqlite3.connect(
@@ -85,7 +105,7 @@ class Database:
         path: Path,
         *,
         synchronous: str = "FULL",
-        busy_timeout_ms: int = 5000,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         group_commit_max: int = 256,
         checkpoint_interval_s: float = 1.0,
     ) -> None:
@@ -104,23 +124,88 @@ class Database:
         self._read_lock = threading.Lock()
         self.commits = 0
         self.grouped_writes = 0
+        self.health = Health("ok", None, time.time())
+        # Called (from the writer or a reader thread) once per open when corruption is seen; the owner
+        # answers by running recover() off the writer thread.
+        self.on_corrupt: Callable[[str], None] | None = None
+        self._corrupt_seen = False
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Create the file, switch to WAL, run migrations, start the writer and checkpoint threads."""
+        """Create the file (owner-only), switch to WAL, check it, run migrations, start the threads.
+
+        A damaged file is moved aside and a fresh one created in its place (logged as one ERROR line and
+        recorded in the new file); any other failure raises StorageUnavailable.
+        """
+        try:
+            conn = self._open_writer_conn()
+        except _Corrupt as exc:
+            conn = self._replace_corrupt(str(exc))
+        self._start(conn)
+
+    def recover(self, reason: str) -> None:
+        """Replace a database found corrupt while running: close everything, move it aside, open fresh.
+
+        Writes and reads answer StorageUnavailable (503) meanwhile. Call it off the writer thread.
+        """
+        self.close()
+        self._start(self._replace_corrupt(reason))
+
+    def _open_writer_conn(self) -> sqlite3.Connection:
         from edge_agent.storage.migrations import migrate
 
+        conn: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for line in prepare_database_files(self.path):
+                log.warning("storage: tightened permissions of %s", line)
             conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             # Checkpoints run on their own thread so a commit never pays for one.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise _Corrupt(f"quick_check: {check}")
             migrate(conn)
+        except _Corrupt:
+            if conn is not None:
+                conn.close()
+            raise
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            if is_corrupt(exc):
+                raise _Corrupt(str(exc)) from exc
             raise StorageUnavailable(f"cannot open {self.path}: {exc}") from exc
+        return conn
+
+    def _replace_corrupt(self, reason: str) -> sqlite3.Connection:
+        now = time.time()
+        try:
+            moved = recovery.move_aside(self.path, now)
+        except OSError as exc:
+            raise StorageUnavailable(f"{self.path} is corrupt ({reason}) and cannot be moved: {exc}") from exc
+        log.error(
+            "storage: %s is corrupt (%s); moved it aside to %s and started a fresh database; "
+            "recover its queue with `edge-agent queue salvage %s`",
+            self.path,
+            reason,
+            moved,
+            moved,
+        )
+        agent_id, seq = salvage.carried_over(moved)
+        conn = self._open_writer_conn()
+        conn.execute("BEGIN IMMEDIATE")
+        # The same agent id and a seq that goes on: the upstream sees no reset, only the rows it lacks.
+        salvage.continue_from(conn, agent_id, seq)
+        recovery.record(conn, original=self.path, moved_to=moved, reason=reason, now=now)
+        conn.execute("COMMIT")
+        return conn
+
+    def _start(self, conn: sqlite3.Connection) -> None:
+        self.health = Health("ok", None, time.time())
+        self._corrupt_seen = False
         self._stopping.clear()
         self._writer = threading.Thread(
             target=self._write_loop, args=(conn,), name="edge-agent-writer", daemon=True
@@ -153,6 +238,27 @@ class Database:
         return self._writer is not None
 
     # -- writes --------------------------------------------------------------------------------------
+
+    def _set_health(self, ok: bool, reason: str | None = None) -> None:
+        """Writer thread: record the outcome of a group (only a change replaces the state)."""
+        if ok == self.health.ok and (ok or reason == self.health.reason):
+            return
+        if ok:
+            log.warning("storage: writes commit again (degraded since %.0f)", self.health.since)
+            self.health = Health("ok", None, time.time())
+            return
+        log.warning("storage: degraded: %s", reason)
+        since = time.time() if self.health.ok else self.health.since
+        self.health = Health("degraded", reason, since)
+
+    def _report_corrupt(self, exc: BaseException) -> None:
+        self._set_health(False, f"corrupt: {exc}")
+        if self._corrupt_seen:
+            return
+        self._corrupt_seen = True
+        log.error("storage: %s reports corruption: %s", self.path, exc)
+        if self.on_corrupt is not None:
+            self.on_corrupt(str(exc))
 
     def _enqueue(self, job: _Job) -> None:
         if self._writer is None:
@@ -204,9 +310,11 @@ class Database:
 
     def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         results: list[tuple[_Job, bool, Any]] = []
+        failure: BaseException | None = None  # the last "storage cannot take it" error of a write
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            self._group_failed(exc)
             err = StorageUnavailable(f"cannot begin a write: {exc}")
             _deliver([(job, False, err) for job in batch])
             return
@@ -226,6 +334,7 @@ class Database:
                 except sqlite3.Error:
                     pass
                 if is_unavailable(exc):
+                    failure = exc
                     exc = StorageUnavailable(str(exc))
                 results.append((job, False, exc))
         try:
@@ -234,11 +343,24 @@ class Database:
             self.grouped_writes += len(results)
         except sqlite3.Error as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            err = StorageUnavailable(f"commit failed: {exc}")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            # A write that hit SQLITE_FULL may have rolled the whole transaction back: its error is the cause.
+            self._group_failed(failure or exc)
+            err = StorageUnavailable(f"commit failed: {failure or exc}")
             _deliver([(job, False, err) for job, _, _ in results])
             return
+        if failure is not None:
+            self._group_failed(failure)
+        elif any(ok for _, ok, _ in results):
+            self._set_health(True)
         _deliver(results)
+
+    def _group_failed(self, exc: BaseException) -> None:
+        if is_corrupt(exc):
+            self._report_corrupt(exc)
+        else:
+            self._set_health(False, str(exc))
 
     def _checkpoint_loop(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -266,7 +388,9 @@ class Database:
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return fn(self._reader())
-        except (sqlite3.OperationalError, OSError) as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if is_corrupt(exc):
+                self._report_corrupt(exc)
             if is_unavailable(exc):
                 raise StorageUnavailable(str(exc)) from exc
             raise
@@ -274,7 +398,11 @@ class Database:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only ``fn(conn)`` on a reader thread (a consistent WAL snapshot per statement)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read, fn)
+        try:
+            future = loop.run_in_executor(self._readers, self._read, fn)
+        except RuntimeError as exc:  # the pool is shut down: closing, or being replaced by recover()
+            raise StorageUnavailable("storage is not open") from exc
+        return await future
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._readers.submit(self._read, fn).result()

@@ -206,7 +206,8 @@ class ImportResult:
     skipped: int  # an id already in this outbox
 
 
-def _record(line_no: int, raw: Any) -> tuple[Any, ...]:
+def queue_values(raw: Any) -> tuple[Any, ...] | None:
+    """An exported (or salvaged) row as the values :func:`queue_again` inserts; None if it is not one."""
     ok = (
         isinstance(raw, dict)
         and all(isinstance(raw.get(k), str) and raw[k] for k in ("id", "sec", "path"))
@@ -216,10 +217,20 @@ def _record(line_no: int, raw: Any) -> tuple[Any, ...]:
         and isinstance(raw.get("receivedAt"), int | float)
     )
     if not ok:
-        raise ValueError(f"line {line_no}: not an outbox row")
+        return None
     body: str = raw["body"]
     return (raw["id"], raw["sec"], raw["method"], raw["path"], body, raw["uid"], len(body.encode()),
             float(raw["receivedAt"]))  # fmt: skip
+
+
+def queue_again(conn: sqlite3.Connection, values: tuple[Any, ...], now: float) -> bool:
+    """Insert a row from elsewhere as pending, due now, keeping its id; False if that id is already here."""
+    cur = conn.execute(
+        "INSERT INTO outbox (id, sec, method, path, body, uid, bytes, received_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        (*values, now),
+    )
+    return bool(cur.rowcount)
 
 
 def import_rows(conn: sqlite3.Connection, lines: Iterable[str], now: float) -> ImportResult:
@@ -243,12 +254,10 @@ def import_rows(conn: sqlite3.Connection, lines: Iterable[str], now: float) -> I
                 raise ValueError(f"line {line_no}: not an {EXPORT_FORMAT} export")
             header = True
             continue
-        cur = conn.execute(
-            "INSERT INTO outbox (id, sec, method, path, body, uid, bytes, received_at, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-            (*_record(line_no, raw), now),
-        )
-        if cur.rowcount:
+        values = queue_values(raw)
+        if values is None:
+            raise ValueError(f"line {line_no}: not an outbox row")
+        if queue_again(conn, values, now):
             imported += 1
         else:
             skipped += 1

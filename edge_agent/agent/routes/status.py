@@ -19,6 +19,7 @@ from edge_agent.agent.keys import (
 )
 from edge_agent.agent.scheduler import describe_upstream
 from edge_agent.agent.services import json_response
+from edge_agent.agent.storage_health import storage_section
 from edge_agent.storage.outbox import queue_summary
 
 
@@ -49,7 +50,7 @@ async def collect_status(app: web.Application) -> dict[str, Any]:
             "bytes": queue["bytes"],
         },
         "sync": sync_section(app),
-        "storage": {"path": str(settings.storage.path), **sizes},
+        "storage": {**await storage_section(app), **sizes},
         "listen": {
             "host": settings.server.host,
             "port": settings.server.port,

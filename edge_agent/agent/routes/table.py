@@ -23,6 +23,7 @@ from edge_agent.agent.openapi import openapi_json
 from edge_agent.agent.routes import (
     admin_bundle,
     admin_queue,
+    admin_storage,
     admin_sync,
     choose,
     engagement,
@@ -73,6 +74,7 @@ FIXED_ROUTES: tuple[Route, ...] = (
     Route("POST", "/admin/queue/retry", admin_queue.queue_retry, "operator"),
     Route("POST", "/admin/queue/purge", admin_queue.queue_purge, "operator"),
     Route("POST", "/admin/bundle", admin_bundle.bundle_load, "operator"),
+    Route("POST", "/admin/storage/acknowledge", admin_storage.acknowledge, "operator"),
     Route("GET", "/", page.index, "operator", person=True),
 )
 ROUTES: tuple[Route, ...] = FIXED_ROUTES + SDK_ROUTES
