@@ -59,13 +59,37 @@ class ReadyAnswer(Ok):
     bundle: str | None = None
 
 
+class StorageIncident(Answer):
+    """A corrupt database moved aside; shown until ``POST /admin/storage/acknowledge``."""
+
+    at: float
+    path: str
+    moved_to: str = Field(alias="movedTo", description="salvage it with `edge-agent queue salvage FILE`")
+    reason: str
+    acknowledged_at: float | None = Field(alias="acknowledgedAt")
+
+
+class StorageStatus(Answer):
+    path: str
+    state: Literal["ok", "degraded"] = Field(description="degraded while writes fail; /readyz answers 503")
+    reason: str | None = Field(description="SQLite's reason while degraded")
+    since: float
+    incidents: list[StorageIncident]
+    size_bytes: int = Field(alias="sizeBytes")
+    wal_bytes: int = Field(alias="walBytes")
+
+
 class StatusAnswer(Answer):
     version: str
     uptime_seconds: float = Field(alias="uptimeSeconds")
     bundle: dict[str, Any] | None
     queue: dict[str, Any]
     sync: dict[str, Any]
-    storage: dict[str, Any]
+    storage: StorageStatus
+
+
+class AcknowledgedAnswer(Ok):
+    acknowledged: int
 
 
 class QueueAnswer(Answer):

@@ -80,7 +80,9 @@ SDK_OPERATIONS: dict[tuple[str, str], Operation] = {
 
 OPERATOR_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/healthz"): Operation("Liveness", "probe", am.Ok),
-    ("GET", "/readyz"): Operation("Readiness: storage open and a bundle loaded", "probe", am.ReadyAnswer),
+    ("GET", "/readyz"): Operation(
+        "Readiness: storage open and taking writes, a bundle loaded", "probe", am.ReadyAnswer
+    ),
     ("GET", "/openapi.json"): Operation("This document", "probe", None),
     ("GET", "/status"): Operation("Queue, sync, bundle and storage state", "operator", am.StatusAnswer),
     ("GET", "/metrics"): Operation("Prometheus metrics", "operator", None, media="text/plain"),
@@ -99,6 +101,9 @@ OPERATOR_OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("POST", "/admin/bundle"): Operation(
         "Validate, store and activate a bundle", "operator", am.BundleAnswer, Bundle
+    ),
+    ("POST", "/admin/storage/acknowledge"): Operation(
+        "Mark the moved-aside corrupt databases shown in /status as seen", "operator", am.AcknowledgedAnswer
     ),
     ("POST", "/admin/sync"): Operation(
         "Run push and pull now",
@@ -153,7 +158,7 @@ def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
     if op.request is not None or op.query:
         out["422"] = _error("Parameter error; errors name the field")
     if path == "/readyz":
-        out["503"] = _error("Not ready; errors say why")
+        out["503"] = _error("Not ready (storage degraded, no bundle); errors say why", retry_after=True)
     elif path != "/healthz" and path != "/openapi.json":
         out["503"] = _error("Storage unavailable; retry after Retry-After seconds", retry_after=True)
     out.update({str(code): _error(text) for code, text in op.extra_errors.items()})

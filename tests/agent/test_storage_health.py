@@ -40,6 +40,10 @@ def damage_pages(path: Path, first: int) -> None:
         f.write(b"\xa5" * (size - (first - 1) * PAGE))
 
 
+def moved_aside(directory: Path) -> list[Path]:
+    return sorted(directory.glob("agent.db.corrupt-*"))
+
+
 async def visits(client: TestClient, count: int) -> None:
     for i in range(count):
         resp = await client.post("/visit", json=envelope(device_id=f"dev-{i}"))
@@ -134,7 +138,7 @@ async def test_corrupt_database_at_start_is_moved_aside_and_the_agent_is_ready_o
     assert ready.status == 200, await ready.text()
     assert elapsed < 2.0, f"ready after {elapsed:.2f} s"
 
-    moved = sorted(tmp_path.glob("agent.db.corrupt-*"))
+    moved = moved_aside(tmp_path)
     assert [p.name for p in moved if not p.name.endswith(("-wal", "-shm"))] == [moved[0].name]
     assert moved[0].read_bytes() == damaged and mode(moved[0]) == 0o600
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
@@ -176,5 +180,5 @@ async def test_corruption_found_while_serving_moves_the_file_aside_and_keeps_ser
     assert (await client.get("/readyz")).status == 200
     status = await (await client.get("/status")).json()
     (incident,) = status["storage"]["incidents"]
-    assert Path(incident["movedTo"]).exists() and "malformed" in incident["reason"]
+    assert moved_aside(tmp_path)[0] == Path(incident["movedTo"]) and "malformed" in incident["reason"]
     assert status["bundle"] is not None
