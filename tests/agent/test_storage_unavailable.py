@@ -1,4 +1,5 @@
-"""A full disk answers 503 with Retry-After, writes nothing half-way, and the agent recovers."""
+"""A full disk answers 503 with Retry-After, writes nothing half-way, /readyz says degraded meanwhile, and
+the agent recovers."""
 
 from __future__ import annotations
 
@@ -41,3 +42,25 @@ async def test_disk_full_is_503_with_retry_after_and_nothing_half_written(
     again = await client.post("/event", json=big)
     assert again.status == 200
     assert db_count(db_path, "outbox") == before["outbox"] + 1
+
+
+async def test_readyz_and_status_say_degraded_while_writes_fail_and_recover(client: TestClient) -> None:
+    db = client.app[db_key]
+    assert (await client.get("/readyz")).status == 200
+    await db.write(cap_pages(0))  # the file may not grow by one page: "database or disk is full"
+    big = envelope(data=[{"type": "note", "name": "x" * 200_000}])
+    assert (await client.post("/event", json=big)).status == 503
+
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and int(ready.headers["Retry-After"]) > 0
+    body = await ready.json()
+    assert body["ok"] is False and body["status"] == 503
+    assert any("degraded" in e and "full" in e for e in body["errors"]), body
+    storage = (await (await client.get("/status")).json())["storage"]
+    assert storage["state"] == "degraded" and "full" in storage["reason"]
+
+    await db.write(cap_pages(1_000_000))  # space again; the next write that commits clears it
+    assert (await client.post("/event", json=big)).status == 200
+    assert (await client.get("/readyz")).status == 200
+    storage = (await (await client.get("/status")).json())["storage"]
+    assert storage["state"] == "ok" and storage["reason"] is None
