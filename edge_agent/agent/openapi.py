@@ -3,14 +3,16 @@
 Request bodies come from ``agent/wire.py`` (SDK) and ``agent/api_models.py`` (operator), answers from
 ``agent/api_models.py``; ``model_json_schema``'s definitions become ``components.schemas``. Each operation
 lists the envelope errors it can answer. SDK routes appear at the root and under ``/v2``, as served.
-A test compares the document with the app's registered routes, so a route cannot be left out.
+Paths come from the route table (``agent/routes/table.py``), so a registered route cannot be left out;
+``OPERATIONS`` adds each one's models and a test requires an entry for every table route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from aiohttp import web
@@ -22,7 +24,9 @@ from edge_agent.agent import api_models as am
 from edge_agent.agent import wire
 from edge_agent.storage.bundles import Bundle
 
-Access = Literal["sdk", "probe", "operator"]
+if TYPE_CHECKING:
+    from edge_agent.agent.routes.table import Route
+
 REF = "#/components/schemas/{model}"
 SDK_PREFIXES = ("", "/v2")
 
@@ -38,7 +42,6 @@ class Query:
 @dataclass(frozen=True)
 class Operation:
     summary: str
-    access: Access
     answer: type[BaseModel] | None  # None: no JSON answer (204, text)
     request: type[BaseModel] | None = None
     status: int = 200
@@ -49,23 +52,22 @@ class Operation:
 
 _STATE = Query("state", {"type": "string", "enum": ["pending", "delivered", "dead"]})
 
-SDK_OPERATIONS: dict[tuple[str, str], Operation] = {
+OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/visit"): Operation(
-        "Store a visit; the campaigns PAGELOAD fires", "sdk", am.CampaignsAnswer, wire.VisitIn
+        "Store a visit; the campaigns PAGELOAD fires", am.CampaignsAnswer, wire.VisitIn
     ),
     ("POST", "/event"): Operation(
-        "Store events; the campaigns EVENT fires", "sdk", am.CampaignsAnswer, wire.EventRequest
+        "Store events; the campaigns EVENT fires", am.CampaignsAnswer, wire.EventRequest
     ),
     ("POST", "/choose"): Operation(
-        "Content by selector, campaignId or group", "sdk", am.ChooseAnswer, wire.ChooseRequest
+        "Content by selector, campaignId or group", am.ChooseAnswer, wire.ChooseRequest
     ),
-    ("POST", "/user"): Operation("Get or store a user", "sdk", am.UserAnswer, wire.UserRequest),
+    ("POST", "/user"): Operation("Get or store a user", am.UserAnswer, wire.UserRequest),
     ("POST", "/strategy"): Operation(
-        "Recommendations from strategies", "sdk", am.StrategyAnswer, wire.StrategyRequest
+        "Recommendations from strategies", am.StrategyAnswer, wire.StrategyRequest
     ),
     ("GET", "/engagement"): Operation(
         "Record an engagement hit from a URL the agent minted",
-        "sdk",
         None,
         status=204,
         query=(
@@ -76,44 +78,34 @@ SDK_OPERATIONS: dict[tuple[str, str], Operation] = {
             Query("strId", {"type": "string"}),
         ),
     ),
-}
-
-OPERATOR_OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("GET", "/healthz"): Operation("Liveness", "probe", am.Ok),
+    ("GET", "/healthz"): Operation("Liveness", am.Ok),
     ("GET", "/readyz"): Operation(
-        "Readiness: storage open and taking writes, a bundle loaded", "probe", am.ReadyAnswer
+        "Readiness: storage open and taking writes, a bundle loaded", am.ReadyAnswer
     ),
-    ("GET", "/openapi.json"): Operation("This document", "probe", None),
-    ("GET", "/status"): Operation("Queue, sync, bundle and storage state", "operator", am.StatusAnswer),
-    ("GET", "/metrics"): Operation("Prometheus metrics", "operator", None, media="text/plain"),
-    ("GET", "/"): Operation("Status page for a person at the device", "operator", None, media="text/html"),
+    ("GET", "/openapi.json"): Operation("This document", None),
+    ("GET", "/status"): Operation("Queue, sync, bundle and storage state", am.StatusAnswer),
+    ("GET", "/metrics"): Operation("Prometheus metrics", None, media="text/plain"),
+    ("GET", "/"): Operation("Status page for a person at the device", None, media="text/html"),
     ("GET", "/admin/queue"): Operation(
         "Queue rows and summary",
-        "operator",
         am.QueueAnswer,
         query=(_STATE, Query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})),
     ),
     ("POST", "/admin/queue/retry"): Operation(
-        "Move dead-letter rows back to pending", "operator", am.RetriedAnswer, am.QueueRetryIn
-    ),
-    ("POST", "/admin/queue/purge"): Operation(
-        "Delete queue rows", "operator", am.PurgedAnswer, am.QueuePurgeIn
-    ),
-    ("POST", "/admin/bundle"): Operation(
-        "Validate, store and activate a bundle", "operator", am.BundleAnswer, Bundle
+        "Move dead-letter rows back to pending", am.RetriedAnswer, am.QueueRetryIn
     ),
     ("POST", "/admin/storage/acknowledge"): Operation(
-        "Mark the moved-aside corrupt databases shown in /status as seen", "operator", am.AcknowledgedAnswer
+        "Mark the moved-aside corrupt databases shown in /status as seen", am.AcknowledgedAnswer
     ),
+    ("POST", "/admin/queue/purge"): Operation("Delete queue rows", am.PurgedAnswer, am.QueuePurgeIn),
+    ("POST", "/admin/bundle"): Operation("Validate, store and activate a bundle", am.BundleAnswer, Bundle),
     ("POST", "/admin/sync"): Operation(
         "Run push and pull now",
-        "operator",
         am.SyncNowAnswer,
         extra_errors={409: "No upstream configured"},
     ),
     ("POST", "/admin/sync/resume"): Operation(
         "Lift the push pause of a sec (or of every sec)",
-        "operator",
         am.ResumedAnswer,
         query=(Query("sec", {"type": "string"}),),
     ),
@@ -121,7 +113,7 @@ OPERATOR_OPERATIONS: dict[tuple[str, str], Operation] = {
 
 
 def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
-    ops = [*SDK_OPERATIONS.values(), *OPERATOR_OPERATIONS.values()]
+    ops = OPERATIONS.values()
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (am.ErrorEnvelope, "serialization")
     ]
@@ -165,7 +157,9 @@ def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
     return out
 
 
-def _operation(method: str, path: str, op: Operation, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+def _operation(route: Route, path: str, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    method = route.method
+    op = OPERATIONS.get((method, route.path)) or Operation(f"{method} {route.path}", None)
     ok: dict[str, Any] = {"description": "OK" if op.status == 200 else "Recorded"}
     if op.answer is not None:
         ok["content"] = {op.media: {"schema": refs[(op.answer, "serialization")]}}
@@ -174,8 +168,8 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, dict[str, 
     doc: dict[str, Any] = {
         "operationId": f"{method.lower()}{path.replace('/', '_').replace('.', '_') or '_root'}",
         "summary": op.summary,
-        "tags": [op.access],
-        "security": [] if op.access == "probe" else [{}, {"bearer": []}],
+        "tags": [route.access],
+        "security": [] if route.access == "probe" else [{}, {"bearer": []}],
         "responses": {str(op.status): ok, **_errors(method, path, op)},
     }
     if op.query:
@@ -192,17 +186,16 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, dict[str, 
     return doc
 
 
-def all_operations() -> dict[tuple[str, str], Operation]:
-    """Every (method, path) the agent serves, SDK routes once per prefix."""
-    out = {(m, prefix + p): op for (m, p), op in SDK_OPERATIONS.items() for prefix in SDK_PREFIXES}
-    return out | OPERATOR_OPERATIONS
+def served_paths(route: Route) -> tuple[str, ...]:
+    return tuple(prefix + route.path for prefix in SDK_PREFIXES) if route.access == "sdk" else (route.path,)
 
 
-def build_document() -> dict[str, Any]:
+def build_document(routes: Iterable[Route]) -> dict[str, Any]:
     refs, defs = _schemas()
     paths: dict[str, dict[str, Any]] = {}
-    for (method, path), op in all_operations().items():
-        paths.setdefault(path, {})[method.lower()] = _operation(method, path, op, refs)
+    for route in routes:
+        for path in served_paths(route):
+            paths.setdefault(path, {})[route.method.lower()] = _operation(route, path, refs)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -226,7 +219,9 @@ def build_document() -> dict[str, Any]:
 
 @cache
 def document_bytes() -> bytes:
-    return orjson.dumps(build_document())
+    from edge_agent.agent.routes.table import ROUTES  # the table imports this module's handler
+
+    return orjson.dumps(build_document(ROUTES))
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from edge_agent.agent.routes.table import SDK_ROUTES
+from edge_agent.agent.openapi import OPERATIONS
+from edge_agent.agent.routes.table import ROUTES, SDK_ROUTES
 from tests.conftest import MakeClient
 
 
@@ -47,6 +48,10 @@ async def test_every_registered_route_is_documented_and_nothing_else(client: Tes
     assert ("GET", "/openapi.json") in routes and ("POST", "/v2/choose") in routes
     assert routes - documented(doc) == set(), "registered but missing from /openapi.json"
     assert documented(doc) - routes == set(), "documented but not registered"
+
+
+def test_every_table_route_has_its_models_described() -> None:
+    assert {(r.method, r.path) for r in ROUTES} == set(OPERATIONS)
 
 
 async def test_errors_are_the_envelope_and_503_says_retry_after(client: TestClient) -> None:
