@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from edge_agent.agent.bundles import BundleHolder, load_initial_bundle
+from edge_agent.agent.bundles import BundleHolder
 from edge_agent.agent.decide.facts import device_info
 from edge_agent.agent.keys import (
     bundle_key,
@@ -34,7 +34,7 @@ from edge_agent.agent.middleware import auth_middleware, errors_middleware, metr
 from edge_agent.agent.routes import table
 from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.agent.services import Services
-from edge_agent.agent.storage_health import storage_ctx
+from edge_agent.agent.storage_health import load_bundle, storage_ctx
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import NotFound
@@ -60,8 +60,8 @@ async def _check_routes(app: web.Application) -> None:
 
 
 async def _bundle_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[settings_key]
-    await load_initial_bundle(app[bundle_key], app[db_key], settings.bundle.path, app[clock_key])
+    if app[db_key].is_open:  # else storage_ctx loads it once the storage opens
+        await load_bundle(app)
     # The user-agent parser loads its rules on first use (~120 ms): pay that at start, not on a request.
     await asyncio.to_thread(device_info, "edge-agent warm-up")
     yield

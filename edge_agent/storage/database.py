@@ -136,12 +136,17 @@ class Database:
         """Create the file (owner-only), switch to WAL, check it, run migrations, start the threads.
 
         A damaged file is moved aside and a fresh one created in its place (logged as one ERROR line and
-        recorded in the new file); any other failure raises StorageUnavailable.
+        recorded in the new file); any other failure marks the health degraded and raises
+        StorageUnavailable.
         """
         try:
-            conn = self._open_writer_conn()
-        except _Corrupt as exc:
-            conn = self._replace_corrupt(str(exc))
+            try:
+                conn = self._open_writer_conn()
+            except _Corrupt as exc:
+                conn = self._replace_corrupt(str(exc))
+        except StorageUnavailable as exc:
+            self.health = Health("degraded", str(exc), time.time())
+            raise
         self._start(conn)
 
     def recover(self, reason: str) -> None:

@@ -10,10 +10,12 @@ import stat
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from edge_agent.agent.keys import db_key
+from tests.agent.daemon import free_port, start_agent, stop, wait_ready
 from tests.conftest import MakeClient
 from tests.helpers import db_count, envelope
 
@@ -152,3 +154,41 @@ async def test_corruption_found_while_serving_moves_the_file_aside_and_keeps_ser
     (incident,) = status["storage"]["incidents"]
     assert moved_aside(tmp_path)[0] == Path(incident["movedTo"]) and "malformed" in incident["reason"]
     assert status["bundle"] is not None
+
+
+async def test_a_database_that_does_not_open_is_503_not_an_exit_and_is_tried_again(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "agent.db"
+    db_path.mkdir()  # a directory where the file should be: SQLite cannot open it
+    client = await make_client(storage={"path": db_path})
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and int(ready.headers["Retry-After"]) > 0
+    assert any("storage: not open" in e and str(db_path) in e for e in (await ready.json())["errors"])
+    visit = await client.post("/visit", json=envelope())
+    assert visit.status == 503 and "Retry-After" in visit.headers
+
+    db_path.rmdir()  # the operator fixes it; the agent opens it by itself
+    deadline = time.monotonic() + 10
+    while (await client.get("/readyz")).status != 200:
+        assert time.monotonic() < deadline, "never opened"
+        await asyncio.sleep(0.1)
+    assert (await client.post("/visit", json=envelope())).status == 200
+
+
+async def test_the_daemon_on_a_corrupt_file_serves_instead_of_exiting(tmp_path: Path) -> None:
+    db_path = tmp_path / "agent.db"
+    db_path.write_bytes(os.urandom(8 * PAGE))  # not a database at all
+    port = free_port()
+    started = time.monotonic()
+    proc = start_agent(db_path, port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, f"http://127.0.0.1:{port}/readyz", proc)
+            elapsed = time.monotonic() - started
+            async with session.post(f"http://127.0.0.1:{port}/visit", json=envelope()) as resp:
+                assert resp.status == 200
+    finally:
+        stop(proc)
+    assert elapsed < 15, f"ready {elapsed:.1f} s after exec (interpreter start included)"
+    assert len(moved_aside(tmp_path)) == 1

@@ -21,7 +21,7 @@ async def readyz(request: web.Request) -> web.Response:
     loaded = request.app[bundle_key].current
     problems = []
     if not db.is_open:
-        problems.append("storage: not open")
+        problems.append(f"storage: not open: {db.health.reason}" if not db.health.ok else "storage: not open")
     elif not db.health.ok:
         problems.append(f"storage: degraded: {db.health.reason}")
     if loaded is None:
