@@ -85,9 +85,8 @@ def serve(
     log_format: str | None,
 ) -> None:
     """Run the daemon."""
-    from aiohttp import web
-
     from edge_agent.agent.app import create_app
+    from edge_agent.agent.server import ListenError, run
     from edge_agent.errors import BundleInvalid, StorageUnavailable
 
     overrides: dict[str, Any] = {}
@@ -106,25 +105,16 @@ def serve(
             "no auth.api_keys configured: accepting any bearer token on loopback %s", settings.server.host
         )
     app = create_app(settings)
-    log.info(
-        "edge-agent %s on http://%s:%d (database %s)",
-        __version__,
-        settings.server.host,
-        settings.server.port,
-        settings.storage.path,
-    )
     try:
-        web.run_app(app, host=settings.server.host, port=settings.server.port, print=None, access_log=None)
+        run(app, settings.server, database=str(settings.storage.path))
     except BundleInvalid as exc:
         for line in exc.errors:
             click.echo(f"bundle error: {line}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except StorageUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc}"
-        ) from None
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("check-config")

@@ -10,6 +10,7 @@
     ├── ParameterError (422)       unparseable JSON, wrong types, missing fields
     ├── PayloadTooLarge (413)      body over ``server.max_body_bytes``
     ├── NotFound (404)
+    ├── RequestTimeout (408)       a request body not received within ``server.body_timeout_s``
     ├── StorageUnavailable (503)   disk full, database locked, read-only file system
     └── BundleInvalid (422)        a bundle failed validation; the active one stays
 """
@@ -59,6 +60,11 @@ class PayloadTooLarge(EdgeAgentError):
 class NotFound(EdgeAgentError):
     status = 404
     title = "Not found"
+
+
+class RequestTimeout(EdgeAgentError):
+    status = 408
+    title = "Request timeout"
 
 
 class StorageUnavailable(EdgeAgentError):

@@ -53,6 +53,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         return json_response(error_body(exc.status, exc.reason, [exc.reason]), status=exc.status)
+    except ConnectionError:
+        raise  # the client hung up: not an error; the server's protocol logs it at debug (agent/server.py)
     except Exception:
         rid = request[request_id_key]
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path, rid)

@@ -67,6 +67,29 @@ class ServerSettings(Section):
         None,
         description="Bearer token for /status, /metrics, /admin/* and the page /; none: loopback only.",
     )
+    # The SDKs give up on a request after 5 s; on loopback a whole request arrives in one packet. These
+    # bounds only cut off clients that hold a connection without finishing a request.
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Most seconds from a connection's first byte (or its opening) to complete request "
+        "headers; a slower client gets 408 and is closed.",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Most seconds to receive a request body once its headers are in (408 and closed after).",
+    )
+    keepalive_timeout_s: float = Field(
+        15.0, gt=0, description="Idle seconds after a response before a keep-alive connection is closed."
+    )
+    max_connections: int = Field(
+        4096,
+        ge=1,
+        description="Most open client connections. At the cap the longest-waiting idle or header-reading "
+        "connection is closed to make room; with none, the new one gets 503. Also bounded by the open-file "
+        "limit (`LimitNOFILE`).",
+    )
 
 
 class AuthSettings(Section):
