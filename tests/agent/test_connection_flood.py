@@ -1,0 +1,245 @@
+"""Acceptance: 2,000 idle keep-alive connections plus 500 that send their headers a byte at a time do not
+slow normal requests (each < 50 ms), and the server closes both kinds after their configured timeouts.
+
+The real daemon runs as a subprocess (``python -m edge_agent serve``) on a free loopback port with short
+timeouts. Counts can be lowered for a quick local run: ``EDGE_AGENT_FLOOD_IDLE``/``_SLOW``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.helpers import envelope
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+IDLE = int(os.environ.get("EDGE_AGENT_FLOOD_IDLE", "2000"))
+SLOW = int(os.environ.get("EDGE_AGENT_FLOOD_SLOW", "500"))
+TIMED = 50
+KEEPALIVE_S = 8.0
+HEADER_S = 6.0
+MARGIN_S = 3.0  # how late a close may come: timers are coarse and CI machines are shared
+BOUND_MS = 50.0
+SLOW_HEAD = (
+    b"POST /visit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Pad: " + b"p" * 200
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def enough_file_descriptors() -> Iterator[None]:
+    """Both processes hold every connection (the child inherits this limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = IDLE + SLOW + TIMED + 512
+    limit = needed if hard == resource.RLIM_INFINITY else min(hard, max(needed, soft))
+    assert limit >= needed, f"hard RLIMIT_NOFILE {hard} is below the {needed} this test needs"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, limit), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def start_agent(tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+    log_path = tmp / "agent.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "EDGE_AGENT_LOGGING__LEVEL": "INFO",
+        "EDGE_AGENT_SERVER__KEEPALIVE_TIMEOUT_S": str(KEEPALIVE_S),
+        "EDGE_AGENT_SERVER__HEADER_TIMEOUT_S": str(HEADER_S),
+    }
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(tmp / "agent.db")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, log_path
+
+
+async def request(port: int, raw: bytes) -> tuple[bytes, float]:
+    """One request on a fresh connection (``Connection: close``): the answer and the milliseconds it took."""
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    answer = await asyncio.wait_for(reader.read(), 5)
+    took = (time.perf_counter() - started) * 1000
+    writer.close()
+    return answer, took
+
+
+async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "agent exited before it was ready"
+        try:
+            answer, _ = await request(
+                port, b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            if answer.startswith(b"HTTP/1.1 200"):
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("agent not ready in 30 s")
+
+
+class Held:
+    """A connection the test holds open, and when the server closed it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, since: float) -> None:
+        self.reader, self.writer, self.since = reader, writer, since
+        self.received = b""
+        self.closed_after: float | None = None
+        self.watch = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            while chunk := await self.reader.read(4096):
+                self.received += chunk
+        except ConnectionError:
+            pass
+        self.closed_after = time.monotonic() - self.since
+
+
+async def open_idle(port: int, host: bytes) -> Held:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    answer = await asyncio.wait_for(reader.readuntil(b"}"), 10)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    return Held(reader, writer, time.monotonic())
+
+
+async def open_slow(port: int) -> Held:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    since = time.monotonic()
+    writer.write(SLOW_HEAD[:1])
+    return Held(reader, writer, since)
+
+
+async def trickle(slow: list[Held], stop: asyncio.Event) -> None:
+    """One more header byte to every slow connection every 250 ms (bounded by the head's length)."""
+    for offset in range(1, len(SLOW_HEAD)):
+        for held in slow:
+            if held.closed_after is None and not held.writer.is_closing():
+                held.writer.write(SLOW_HEAD[offset : offset + 1])
+        try:
+            await asyncio.wait_for(stop.wait(), 0.25)
+            return
+        except TimeoutError:
+            continue
+
+
+def visit_request(host: bytes, n: int) -> bytes:
+    """A /visit of its own device (a new profile each), as an SDK sends it."""
+    body = orjson.dumps(envelope(device_id=f"flood-{n}"))
+    return (
+        b"POST /visit HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (host, len(body), body)
+    )
+
+
+def time_requests(port: int, requests: list[bytes]) -> list[float]:
+    """Each request on a fresh connection (``Connection: close``); milliseconds to the complete answer."""
+    timings = []
+    for raw in requests:
+        started = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(raw)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        timings.append((time.perf_counter() - started) * 1000)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    return timings
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def test_idle_and_slow_header_connections_neither_slow_requests_nor_stay_open(
+    tmp_path: Path, enough_file_descriptors: None
+) -> None:
+    port = free_port()
+    host = f"127.0.0.1:{port}".encode()
+    proc, log_path = start_agent(tmp_path, port)
+    held: list[Held] = []
+    stop = asyncio.Event()
+    try:
+        await wait_ready(port, proc)
+        readyz_raw = b"GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host
+        # The first visit of a process pays one-time costs (first profile, first commit): not this test's.
+        time_requests(port, [visit_request(host, -1)])
+        opened = time.monotonic()
+        for start in range(0, IDLE, 200):
+            held += await asyncio.gather(
+                *(open_idle(port, host) for _ in range(start, min(IDLE, start + 200)))
+            )
+        idle = held[:IDLE]
+        slow = list(await asyncio.gather(*(open_slow(port) for _ in range(SLOW))))
+        held += slow
+        trickler = asyncio.create_task(trickle(slow, stop))
+        opening_s = time.monotonic() - opened
+
+        normal = [visit_request(host, n) if n % 2 == 0 else readyz_raw for n in range(TIMED)]
+        timings = await asyncio.to_thread(time_requests, port, normal)
+        still_held = sum(h.closed_after is None for h in held)
+
+        await asyncio.wait_for(
+            asyncio.gather(*(h.watch for h in held)), timeout=max(KEEPALIVE_S, HEADER_S) + 2 * MARGIN_S + 10
+        )
+        stop.set()
+        await trickler
+    finally:
+        stop.set()
+        for h in held:
+            h.watch.cancel()
+            h.writer.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    p50, p99 = statistics.median(timings), percentile(timings, 0.99)
+    figures = (
+        f"{IDLE} idle + {SLOW} slow-header connections (opened in {opening_s:.1f} s): "
+        f"{TIMED} requests p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(timings):.1f} ms"
+    )
+    print(figures)
+    assert still_held == IDLE + SLOW, f"only {still_held} connections still open while timing ({figures})"
+    assert max(timings) < BOUND_MS, figures
+
+    idle_closes = [h.closed_after for h in idle if h.closed_after is not None]
+    assert len(idle_closes) == IDLE and all(h.received == b"" for h in idle)
+    assert min(idle_closes) >= KEEPALIVE_S - 0.5 and max(idle_closes) <= KEEPALIVE_S + MARGIN_S, (
+        min(idle_closes),
+        max(idle_closes),
+    )
+    slow_closes = [h.closed_after for h in slow if h.closed_after is not None]
+    assert len(slow_closes) == SLOW and all(h.received.startswith(b"HTTP/1.1 408") for h in slow)
+    assert min(slow_closes) >= HEADER_S - 0.5 and max(slow_closes) <= HEADER_S + MARGIN_S, (
+        min(slow_closes),
+        max(slow_closes),
+    )
+
+    log_text = log_path.read_text()
+    assert "Traceback" not in log_text and " ERROR " not in log_text, log_text[-3000:]
+    assert len(log_text) < 16 * 1024 and len(log_text.splitlines()) < 40, log_text[-3000:]
