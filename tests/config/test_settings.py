@@ -109,3 +109,11 @@ def test_unknown_time_zone_is_a_config_error() -> None:
     assert info.value.lines == [f"config error: {where}: unknown time zone 'Mars/Olympus_Mons'"]
     moscow = load_settings(overrides={"decision": {"timezone": "Europe/Moscow"}})
     assert moscow.decision.timezone == "Europe/Moscow"
+
+
+def test_busy_timeout_stays_under_the_sdks_request_timeout() -> None:
+    assert load_settings().storage.busy_timeout_ms == 1000
+    assert load_settings(overrides={"storage": {"busy_timeout_ms": 4000}}).storage.busy_timeout_ms == 4000
+    with pytest.raises(ConfigError) as info:
+        load_settings(overrides={"storage": {"busy_timeout_ms": 5000}})
+    assert any(line.startswith("config error: storage.busy_timeout_ms") for line in info.value.lines)
