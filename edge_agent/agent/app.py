@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from edge_agent.agent.activity import Activity
 from edge_agent.agent.bundles import BundleHolder
 from edge_agent.agent.decide.facts import device_info
 from edge_agent.agent.keys import (
+    activity_key,
     bundle_key,
     clock_key,
     db_key,
@@ -30,7 +32,8 @@ from edge_agent.agent.keys import (
     sync_state_key,
 )
 from edge_agent.agent.metrics import Metrics
-from edge_agent.agent.middleware import auth_middleware, errors_middleware, metrics_middleware
+from edge_agent.agent.middleware import auth_middleware, errors_middleware
+from edge_agent.agent.observe import observe_middleware
 from edge_agent.agent.routes import table
 from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.agent.services import Services
@@ -70,7 +73,7 @@ async def _bundle_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     clock = clock or SystemClock()
     app = web.Application(
-        middlewares=[errors_middleware, metrics_middleware, auth_middleware],
+        middlewares=[observe_middleware, errors_middleware, auth_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
     db = Database(
@@ -89,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[sync_state_key] = sync_state
     app[sync_jobs_key] = SyncJobs(db, settings, clock, sync_state, bundle_hooks(bundles, db, clock))
     app[metrics_key] = Metrics(sync_state)
+    app[activity_key] = Activity(clock)
     app[services_key] = Services(settings, db, bundles, clock)
     app[started_at_key] = time.monotonic()
     app.cleanup_ctx.append(storage_ctx)

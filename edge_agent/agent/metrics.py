@@ -1,17 +1,30 @@
 """Prometheus metrics, one registry per app (tests run many apps in one process).
 
-Request metrics are updated by the middleware; the sync counters are read from ``SyncState`` at each
-scrape (``SyncCollector``), because the sync package does not import the agent and keeps plain counts.
+Request metrics are updated by the observe middleware (outermost, so the status is the one sent); the
+sync counters are read from ``SyncState`` at each scrape (``SyncCollector``), because the sync package does
+not import the agent and keeps plain counts. Queue and bundle gauges are refreshed by the ``/metrics``
+handler from one read on the reader thread. Process (``process_*``) and Python (``python_info``) series
+come from prometheus-client's own collectors, on this app's registry.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edge_agent import __version__
 from edge_agent.sync.state import SyncState
 
 STATES = ("online", "offline", "degraded", "paused")
@@ -33,7 +46,11 @@ class SyncCollector(Collector):
             ("upstream_back", "edge_agent_upstream_back", "Times the upstream came back after an outage"),
         ):
             yield CounterMetricFamily(name, text, value=counts.get(key, 0))
-        dropped = CounterMetricFamily("edge_agent_dropped", "Outbox rows evicted", labels=["reason"])
+        dropped = CounterMetricFamily(
+            "edge_agent_dropped",
+            "Outbox rows evicted (queue bounds, operator purge) by reason",
+            labels=["reason"],
+        )
         attempts = CounterMetricFamily(
             "edge_agent_sync_attempts", "Sync job runs by job and outcome", labels=["job", "outcome"]
         )
@@ -63,14 +80,14 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "edge_agent_requests",
-            "HTTP requests by route and status",
+            "HTTP requests by route name (unmatched: no route) and the status sent",
             ["route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "edge_agent_request_seconds",
-            "HTTP request latency by route",
-            ["route"],
+            "HTTP request latency by route name and status class (2xx, 4xx, 5xx)",
+            ["route", "status_class"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
@@ -86,11 +103,23 @@ class Metrics:
         )
         if sync_state is not None:
             self.registry.register(SyncCollector(sync_state))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        Gauge(
+            "edge_agent_build_info",
+            "Always 1: the running edge-agent's version and Python",
+            ["version", "python", "implementation"],
+            registry=self.registry,
+        ).labels(__version__, platform.python_version(), platform.python_implementation()).set(1)
         self.engagement_duplicates = Counter(
             "edge_agent_engagement_duplicates",
             "Engagement hits folded into an earlier one",
             registry=self.registry,
         )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.latency.labels(route=route, status_class=f"{status // 100}xx").observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

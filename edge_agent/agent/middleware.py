@@ -1,21 +1,19 @@
-"""Middlewares: one error envelope, request metrics and bearer auth.
+"""Middlewares: one error envelope and bearer auth.
 
-Order (outermost first): errors → metrics → auth. Handlers raise ``EdgeAgentError``s; only
-``errors`` renders them, as ``{"ok": false, "status", "error", "errors": ["loc: msg"]}`` (agent-api §6).
+Order (outermost first): observe (``agent/observe.py``: request id, metrics, access log) → errors → auth.
+Handlers raise ``EdgeAgentError``s; only ``errors`` renders them, as
+``{"ok": false, "status", "error", "errors": ["loc: msg"]}`` (agent-api §6).
 """
 
 from __future__ import annotations
 
 import hmac
-import itertools
 import logging
-import os
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from edge_agent.agent.keys import metrics_key, request_id_key, route_key, settings_key
+from edge_agent.agent.keys import request_id_key, settings_key
 from edge_agent.agent.routes import table
 from edge_agent.agent.services import json_response
 from edge_agent.config.settings import is_loopback
@@ -25,10 +23,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Request ids for log correlation: unique per process, cheap (no entropy per request).
-_PROCESS_TAG = f"{os.getpid():x}"
-_request_numbers = itertools.count(1)
-
 
 def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:
     return {"ok": False, "status": status, "error": title, "errors": errors}
@@ -36,7 +30,6 @@ def error_body(status: int, title: str, errors: list[str]) -> dict[str, object]:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[request_id_key] = f"{_PROCESS_TAG}-{next(_request_numbers)}"
     try:
         return await handler(request)
     except StorageUnavailable as exc:
@@ -63,24 +56,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         )
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        route = request.get(route_key) or "unmatched"
-        metrics = request.app[metrics_key]
-        metrics.requests.labels(route=route, status=str(status)).inc()
-        metrics.latency.labels(route=route).observe(time.perf_counter() - started)
-
-
 def _bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -95,8 +70,6 @@ def _matches(token: str | None, accepted: list[str]) -> bool:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Decide from the matched table entry's access class (``agent/routes/table.py``), never the path."""
     route = table.match(request)
-    if route is not None:
-        request[route_key] = route.label
     access = route.access if route is not None else "sdk"  # an unknown route is refused like the SDK's
     if access == "operator":
         _check_operator(request, person=route is not None and route.person)

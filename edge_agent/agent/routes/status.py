@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -73,4 +74,6 @@ async def status(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     await collect_status(request.app)  # refreshes the gauges
-    return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
+    # Off the loop: the process collector reads /proc files.
+    body = await asyncio.to_thread(request.app[metrics_key].render)
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
