@@ -1,6 +1,7 @@
 """Soak: steady SDK load for a long time while the upstream flaps; nothing accepted may be lost.
 
-Usage: python bench/soak.py [--duration 600] [--flap-s 30] [--rate 100] [--concurrency 4] [--json]
+Usage: python bench/soak.py [--duration 600] [--flap-s 30] [--rate 100] [--concurrency 4] [--profiles 200]
+                            [--json]
 
 Starts the reference upstream and an agent process on loopback. Writers post /event and /visit (each
 carrying a unique id) at --rate requests/s in total; every --flap-s seconds the upstream switches between
@@ -10,7 +11,8 @@ agent's queue is empty (at most --settle-s), then it prints:
     accepted    writes answered 200
     delivered   accepted writes the upstream holds
     duplicates  items the upstream received more than once
-    lost        accepted writes the upstream never got (must be 0: exit 1 otherwise)
+    undelivered accepted writes still queued in the agent at the end (the drain did not catch up)
+    lost        accepted writes neither upstream nor queued (must be 0: exit 1 otherwise)
     p50/p99     client latency of the writes
     peak RSS    the agent process's high-water mark (VmHWM)
 
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,10 +50,10 @@ def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subp
         )
 
 
-def body_for(path: str, worker: int, marker: str) -> dict[str, Any]:
+def body_for(path: str, device: int, marker: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "sec": SEC,
-        "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": f"soak-{worker}"},
+        "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": f"soak-{device}"},
         "user": {},
         "ctx": {"type": "HOMEPAGE", "data": [], "location": marker},
     }
@@ -61,12 +64,21 @@ def body_for(path: str, worker: int, marker: str) -> dict[str, Any]:
     return body
 
 
-def marker_of(item: dict[str, Any]) -> str | None:
-    body = item.get("body")
-    if item.get("route") in ("/event", "/visit") and isinstance(body, dict):
+def marker_of(body: Any) -> str | None:
+    if isinstance(body, dict):
         location = body.get("ctx", {}).get("location")
         return str(location) if location is not None else None
     return None
+
+
+def queued_markers(db: Path) -> set[str]:
+    """The writes still in the agent's outbox (read after it stopped)."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT body FROM outbox WHERE path IN ('/event', '/visit')").fetchall()
+    finally:
+        conn.close()
+    return {m for (body,) in rows if (m := marker_of(json.loads(body))) is not None}
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -83,6 +95,7 @@ class Soak:
         self.latencies: list[float] = []
         self.refused = 0
         self.flaps = 0
+        self.upstream: set[str] = set()
 
     async def writer(self, session: aiohttp.ClientSession, worker: int, deadline: float) -> None:
         interval = self.args.concurrency / self.args.rate
@@ -91,10 +104,12 @@ class Soak:
         while time.monotonic() < deadline:
             path = "/event" if n % 2 == 0 else "/visit"
             marker = f"w{worker}-{n}"
+            # Many profiles, as at a busy kiosk; a batch carries one row per profile.
+            device = (n * self.args.concurrency + worker) % self.args.profiles
             n += 1
             t0 = time.perf_counter()
             try:
-                async with session.post(self.base + path, json=body_for(path, worker, marker)) as resp:
+                async with session.post(self.base + path, json=body_for(path, device, marker)) as resp:
                     await resp.read()
                     if resp.status == 200:
                         self.accepted.add(marker)
@@ -139,7 +154,8 @@ class Soak:
                 items = (await resp.json())["items"]
             async with session.get(f"{self.sim}/sim/stats") as resp:
                 agents = (await resp.json())["agents"]
-        upstream = {m for item in items if (m := marker_of(item)) is not None}
+        self.upstream = {m for item in items if (m := marker_of(item.get("body"))) is not None}
+        upstream = self.upstream
         q = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else [0.0] * 99
         return {
             "duration_s": self.args.duration,
@@ -150,7 +166,7 @@ class Soak:
             "delivered": len(self.accepted & upstream),
             "duplicates": sum(a["duplicates"] for a in agents.values()),
             "gaps": sum(a["gaps"] for a in agents.values()),
-            "lost": len(self.accepted - upstream),
+            "undelivered": len(self.accepted - upstream),
             "p50_ms": round(q[49] * 1000, 2),
             "p99_ms": round(q[98] * 1000, 2),
             "settle_s": round(settle_s, 2),
@@ -165,6 +181,7 @@ def main() -> None:
     parser.add_argument("--flap-s", type=float, default=30.0, help="upstream down/up period (default 30)")
     parser.add_argument("--rate", type=float, default=100.0, help="writes per second in total")
     parser.add_argument("--concurrency", type=int, default=4, help="writers")
+    parser.add_argument("--profiles", type=int, default=200, help="distinct devices (profiles) writing")
     parser.add_argument("--settle-s", type=float, default=120.0, help="longest wait for the final drain")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
@@ -182,21 +199,21 @@ def main() -> None:
         agent_args = ["edge_agent", "serve", "--port", str(port), "--db", f"{tmp}/soak.db"]
         agent = spawn(agent_args, logs / "agent.log", env)
         try:
-            figures = asyncio.run(
-                Soak(args, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}").run()
-            )
+            soak = Soak(args, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}")
+            figures = asyncio.run(soak.run())
             figures["peak_rss_mib"] = round(peak_rss_mib(agent.pid), 1)
         finally:
             for proc in (agent, upstream):
                 proc.terminate()
                 proc.wait(timeout=15)
+        figures["lost"] = len(soak.accepted - soak.upstream - queued_markers(logs / "soak.db"))
         figures["agent_errors_logged"] = (logs / "agent.log").read_text(errors="replace").count(" ERROR ")
     if args.json:
         print(json.dumps(figures))
     else:
         print(f"soak {figures['duration_s']:.0f} s, upstream flapping every {figures['flap_s']:g} s")
-        keys = ("flaps", "accepted", "refused", "delivered", "duplicates", "gaps", "lost", "settle_s")
-        for key in (*keys, "agent_errors_logged"):
+        keys = ("flaps", "accepted", "refused", "delivered", "undelivered", "duplicates", "gaps", "lost")
+        for key in (*keys, "settle_s", "agent_errors_logged"):
             print(f"{key:>19}: {figures[key]}")
         print(f"{'latency':>19}: p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms")
         print(f"{'peak RSS':>19}: {figures['peak_rss_mib']} MiB")
