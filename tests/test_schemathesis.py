@@ -82,7 +82,7 @@ def exercise(
     try:
         run()
     except Unsatisfiable:
-        # Nothing to make invalid (no parameters, no body): only the positive mode applies.
+        # Every invalid variant of a tiny schema may be one the transport cannot send.
         assert mode is GenerationMode.NEGATIVE, label
     if os.environ.get("EDGE_AGENT_SCHEMATHESIS_TIMES"):
         print(f"{label}: {time.monotonic() - started:.1f} s")
@@ -94,7 +94,9 @@ def test_every_operation_answers_without_5xx_and_4xx_in_the_envelope(base_url: s
     statuses: Counter[int] = Counter()
     session = requests.Session()
     for operation in operations:
-        for mode in MODES:
+        # Nothing to make invalid without parameters or a body: those get the positive mode only.
+        negatable = {"parameters", "requestBody"} & set(operation.definition.raw)
+        for mode in MODES if negatable else MODES[:1]:
             exercise(operation, mode, base_url, session, statuses)
     total = sum(statuses.values())
     counts = dict(sorted(statuses.items()))
@@ -102,5 +104,5 @@ def test_every_operation_answers_without_5xx_and_4xx_in_the_envelope(base_url: s
     documented = {f"{m.upper()} {p}" for p, item in schema.raw_schema["paths"].items() for m in item}
     # schemathesis leaves out the document's own route; tests/agent/test_openapi.py covers it.
     assert {op.label for op in operations} == documented - {"GET /openapi.json"}
-    assert total >= len(operations) * len(MODES)
+    assert total >= len(operations)
     assert any(400 <= s < 500 for s in statuses) and 200 in statuses
