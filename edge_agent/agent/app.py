@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from edge_agent.agent import cross_site
 from edge_agent.agent.activity import Activity
 from edge_agent.agent.bundles import BundleHolder
 from edge_agent.agent.decide.facts import device_info
@@ -32,7 +33,7 @@ from edge_agent.agent.keys import (
     sync_state_key,
 )
 from edge_agent.agent.metrics import Metrics
-from edge_agent.agent.middleware import auth_middleware, errors_middleware
+from edge_agent.agent.middleware import auth_middleware, errors_middleware, route_middleware
 from edge_agent.agent.observe import observe_middleware
 from edge_agent.agent.routes import table
 from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 async def sdk_dispatch(request: web.Request) -> web.StreamResponse:
-    route = table.match(request)
+    route = table.matched(request)
     if route is None:
         allowed = table.sdk_methods(table.normalize_sdk_path(request.path))
         if allowed:
@@ -73,7 +74,13 @@ async def _bundle_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     clock = clock or SystemClock()
     app = web.Application(
-        middlewares=[observe_middleware, errors_middleware, auth_middleware],
+        middlewares=[
+            observe_middleware,
+            errors_middleware,
+            route_middleware,
+            cross_site.cross_site_middleware,
+            auth_middleware,
+        ],
         client_max_size=settings.server.max_body_bytes,
     )
     db = Database(
@@ -101,6 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.cleanup_ctx.append(upstream_session_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
 
+    cross_site.install(app, settings)
     table.register(app.router, sdk_dispatch)
     app.on_startup.append(_check_routes)
     return app

@@ -1,6 +1,7 @@
-"""Middlewares: one error envelope and bearer auth.
+"""Middlewares: one error envelope, route matching and bearer auth.
 
-Order (outermost first): observe (``agent/observe.py``: request id, metrics, access log) → errors → auth.
+Order (outermost first): observe (``agent/observe.py``: request id, metrics, access log) → errors →
+route → cross-site (``agent/cross_site.py``) → auth.
 Handlers raise ``EdgeAgentError``s; only ``errors`` renders them, as
 ``{"ok": false, "status", "error", "errors": ["loc: msg"]}`` (agent-api §6).
 """
@@ -67,9 +68,18 @@ def _matches(token: str | None, accepted: list[str]) -> bool:
 
 
 @web.middleware
+async def route_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Match the request to its table entry once; the checks after it and the SDK dispatcher read it."""
+    route = table.match(request)
+    if route is not None:
+        request[table.entry_key] = route
+    return await handler(request)
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Decide from the matched table entry's access class (``agent/routes/table.py``), never the path."""
-    route = table.match(request)
+    route = table.matched(request)
     access = route.access if route is not None else "sdk"  # an unknown route is refused like the SDK's
     if access == "operator":
         _check_operator(request, person=route is not None and route.person)

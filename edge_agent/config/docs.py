@@ -6,6 +6,7 @@ Run ``python -m edge_agent.config.docs > docs/configuration.md``; a test fails w
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -47,11 +48,17 @@ def _default(field: FieldInfo) -> str:
     return f"`{json.dumps(value, default=str)}`"
 
 
+# ``Annotated[T, AfterValidator(...)]`` reads as ``T``: the validator is behaviour, not type.
+_ANNOTATED = re.compile(r"Annotated\[([\w.]+), [^\]]*\)\]")
+_OPTIONAL = re.compile(r"Optional\[([\w.]+)\]")
+
+
 def _type(field: FieldInfo) -> str:
-    text = str(field.annotation).replace("typing.", "").replace("pydantic.types.", "")
+    text = _ANNOTATED.sub(r"\1", str(field.annotation))
+    text = text.replace("typing.", "").replace("pydantic.types.", "")
     text = text.replace("<class '", "").replace("'>", "").replace("pathlib.", "")
     text = text.replace("pydantic.networks.", "").replace(" | ", " or ")
-    return text
+    return _OPTIONAL.sub(r"\1 or None", text)
 
 
 def render() -> str:

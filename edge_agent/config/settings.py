@@ -10,11 +10,12 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
@@ -42,6 +43,37 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("edge-agent", appauthor=False)) / "agent.db"
 
 
+def _not_blank(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be blank or whitespace")
+    return value
+
+
+# A key or token: a blank one would match an empty bearer, or pass "keys are set" checks while none is.
+Secret = Annotated[SecretStr, AfterValidator(_not_blank)]
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+def _origins(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        origin = value.strip().rstrip("/").lower()
+        if not _ORIGIN.match(origin):
+            raise ValueError(f"{value!r} is not an origin (scheme://host[:port], no path)")
+        out.append(origin)
+    return out
+
+
+def _hosts(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        host = value.strip().lower().rstrip(".")
+        if not host or any(c in host for c in "/?#@ "):
+            raise ValueError(f"{value!r} is not a host name or address (no scheme, port or path)")
+        out.append(host.strip("[]"))
+    return out
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,7 +95,17 @@ class ServerSettings(Section):
         description="Deepest nesting of objects and arrays a request body may have (422 above); "
         "the root object is level 1.",
     )
-    admin_token: SecretStr | None = Field(
+    allowed_hosts: Annotated[list[str], AfterValidator(_hosts)] = Field(
+        default_factory=list,
+        description="More `Host` names the agent answers to, besides its listener address, localhost, "
+        "127.0.0.1, ::1 and the host of `server.public_url` (others: 421).",
+    )
+    cors_origins: Annotated[list[str], AfterValidator(_origins)] = Field(
+        default_factory=list,
+        description="Web origins (`https://shop.example`) allowed to call the SDK routes from a browser; "
+        "empty = CORS off and every foreign `Origin` refused (403).",
+    )
+    admin_token: Secret | None = Field(
         None,
         description="Bearer token for /status, /metrics, /admin/* and the page /; none: loopback only.",
     )
@@ -93,7 +135,7 @@ class ServerSettings(Section):
 
 
 class AuthSettings(Section):
-    api_keys: list[SecretStr] = Field(
+    api_keys: list[Secret] = Field(
         default_factory=list,
         description="Accepted SDK bearer tokens. Empty = any bearer (loopback listeners only).",
     )
@@ -171,10 +213,8 @@ class GeoSettings(Section):
 
 class UpstreamSettings(Section):
     url: AnyHttpUrl | None = Field(None, description="Central API base URL; none = offline forever.")
-    api_key: SecretStr | None = Field(
-        None, description="Bearer for the upstream when no per-sec key matches."
-    )
-    section_keys: dict[str, SecretStr] = Field(
+    api_key: Secret | None = Field(None, description="Bearer for the upstream when no per-sec key matches.")
+    section_keys: dict[str, Secret] = Field(
         default_factory=dict, description="Per-`sec` upstream bearer tokens."
     )
     timeout_s: float = Field(10.0, gt=0, description="Total timeout of one upstream call.")
@@ -305,9 +345,12 @@ def is_loopback(host: str) -> bool:
     if host in ("localhost", "ip6-localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack listener
+    return address.is_loopback
 
 
 class _TomlFile:

@@ -82,7 +82,7 @@ async def test_chunked_body_over_the_limit_is_413(client: TestClient, db_path: P
         for _ in range(40):
             yield b"x" * 65536
 
-    resp = await client.post("/visit", data=chunks())
+    resp = await client.post("/visit", data=chunks(), headers={"Content-Type": "application/json"})
     assert resp.status == 413
     assert_envelope(await resp.json(), 413, "body:")
     assert counts(db_path) == before

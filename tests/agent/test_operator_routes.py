@@ -41,7 +41,7 @@ async def test_operator_routes_need_the_admin_token(make_client: MakeClient) -> 
         ("POST", "/admin/sync/resume"),
         ("GET", "/status"),
     ):
-        resp = await client.request(method, path, headers={"Authorization": "Bearer nope"})
+        resp = await client.request(method, path, headers={"Authorization": "Bearer nope"}, json={})
         assert resp.status == 403, path
     assert (await client.get("/healthz")).status == 200  # liveness stays open
 
@@ -90,7 +90,7 @@ async def test_bundle_load_swaps_or_lists_every_problem(
 
 async def test_resume_without_pauses_and_metrics_names(make_client: MakeClient) -> None:
     client = await admin_client(make_client)
-    resumed = await (await client.post("/admin/sync/resume?sec=s1", headers=ADMIN)).json()
+    resumed = await (await client.post("/admin/sync/resume?sec=s1", headers=ADMIN, json={})).json()
     assert resumed == {"ok": True, "resumed": [], "paused": {}}
     text = await (await client.get("/metrics", headers=ADMIN)).text()
     for name in ("edge_agent_pruned_total", "edge_agent_delivered_total", "edge_agent_requests_total"):

@@ -74,7 +74,7 @@ async def status(client: TestClient, **headers: str) -> dict[str, Any]:
 
 
 async def admin_sync(client: TestClient, **headers: str) -> dict[str, Any]:
-    response = await client.post("/admin/sync", headers=headers)
+    response = await client.post("/admin/sync", headers=headers, json={})
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body

@@ -165,7 +165,7 @@ async def test_admin_sync_needs_the_admin_token(make_client: MakeClient, upstrea
     agent = await make_client(
         upstream={"url": upstream_url(upstream)}, server={"admin_token": "adm"}, sync=QUIET
     )
-    refused = await agent.post("/admin/sync")
+    refused = await agent.post("/admin/sync", json={})
     assert refused.status == 403
     assert (await status(agent, Authorization="Bearer adm"))["bundle"]["version"] == "demo-1"
 
@@ -180,7 +180,7 @@ async def test_without_an_upstream_the_agent_runs_offline_and_says_so(client: Te
     assert "no upstream configured" in st["note"]
     assert jobs(client).puller is None
 
-    response = await client.post("/admin/sync")
+    response = await client.post("/admin/sync", json={})
     assert response.status == 409
     assert (await response.json())["errors"] == ["no upstream configured (upstream.url): running offline"]
     with pytest.raises(UpstreamNotConfigured):

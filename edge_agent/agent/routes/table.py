@@ -99,14 +99,24 @@ def sdk_methods(path: str) -> list[str]:
     return sorted(m for m, p in _SDK if p == path)
 
 
-def match(request: web.Request) -> Route | None:
-    """The table entry a routed request hit; ``None`` for an unknown path or method (a 404 or 405)."""
-    method = "GET" if request.method == "HEAD" else request.method
+def match(request: web.Request, method: str | None = None) -> Route | None:
+    """The table entry a routed request hit (or would hit with ``method``, for a CORS preflight);
+    ``None`` for an unknown path or method (a 404 or 405)."""
+    method = method or request.method
+    method = "GET" if method == "HEAD" else method
     resource = request.match_info.route.resource
     canonical = resource.canonical if resource is not None else None
     if canonical == _SDK_CANONICAL:
         return _SDK.get((method, normalize_sdk_path(request.path)))
     return _FIXED.get((method, canonical or ""))
+
+
+entry_key = web.RequestKey("route_entry", Route)  # set by middleware.route_middleware
+
+
+def matched(request: web.Request) -> Route | None:
+    """The entry ``route_middleware`` matched for this request."""
+    return request.get(entry_key)
 
 
 def register(router: web.UrlDispatcher, sdk_dispatch: Handler) -> None:
