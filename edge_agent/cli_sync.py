@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from edge_agent.agent.bundles import BundleHolder, compile_checked
+from edge_agent.agent.sync_wiring import bundle_hooks
 from edge_agent.cli_support import (
     CONFIG_OPTION,
     DB_OPTION,
@@ -36,15 +37,20 @@ from edge_agent.cli_support import (
 from edge_agent.clock import SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import BundleInvalid
-from edge_agent.storage.bundles import load_stored_bundle, parse_bundle, store_bundle, stored_bundle_head
+from edge_agent.storage.bundles import (
+    COLLECTIONS,
+    load_stored_bundle,
+    parse_bundle,
+    store_bundle,
+    stored_bundle_head,
+)
 from edge_agent.storage.database import Database
 from edge_agent.storage.outbox import queue_summary
 from edge_agent.sync.client import create_session
-from edge_agent.sync.jobs import BundleHooks, SyncJobs
+from edge_agent.sync.jobs import SyncJobs
 from edge_agent.sync.state import SyncState
 
 PROGRESS_EVERY_S = 1.0
-COLLECTIONS = ("segments", "campaigns", "strategies", "catalog")
 
 
 async def _progress(db: Database, echo: Callable[[str], None]) -> None:
@@ -59,16 +65,8 @@ async def run_sync(settings: Settings, db: Database, echo: Callable[[str], None]
     """Push then pull once, forced, on an opened database. The bundle is validated, compiled and stored
     like the daemon does (no daemon needed); a running daemon adopts it on its next check."""
     clock = SystemClock()
-    holder = BundleHolder()
-
-    async def install(doc: dict[str, Any], source: str, etag: str | None) -> str:
-        return (await holder.install(db, doc, source=source, clock=clock, etag=etag)).version
-
-    async def nothing() -> None:
-        return None
-
     state = SyncState(configured=True, state_since=clock.now())
-    jobs = SyncJobs(db, settings, clock, state, BundleHooks(install=install, reload_stored=nothing))
+    jobs = SyncJobs(db, settings, clock, state, bundle_hooks(BundleHolder(), db, clock))
     async with create_session(settings) as session:
         jobs.bind(session)
         ticker = asyncio.create_task(_progress(db, echo))

@@ -1,7 +1,7 @@
 """``create_app(settings)``: the only composition root.
 
 Cleanup contexts, in dependency order: storage (open + migrate), bundle (load at start), the upstream
-``ClientSession`` (only with ``upstream.url``), the sync scheduler (``agent/scheduler.py``). Every route comes
+``ClientSession`` (only with ``upstream.url``), the sync jobs (``agent/sync_wiring.py``). Every route comes
 from ``agent/routes/table.py``; the SDK routes are served at the root and under ``/v2``, with duplicate
 slashes collapsed (a ``proxyUrl`` ending in ``/`` yields ``//choose``): one catch-all resource normalizes
 the path and dispatches.
@@ -36,12 +36,13 @@ from edge_agent.agent.metrics import Metrics
 from edge_agent.agent.middleware import auth_middleware, errors_middleware, route_middleware
 from edge_agent.agent.observe import observe_middleware
 from edge_agent.agent.routes import table
-from edge_agent.agent.scheduler import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.agent.services import Services
 from edge_agent.agent.storage_health import load_bundle, storage_ctx
+from edge_agent.agent.sync_wiring import bundle_hooks, scheduler_ctx, upstream_session_ctx
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import NotFound
+from edge_agent.paths import sdk_path
 from edge_agent.storage.database import Database
 from edge_agent.sync.jobs import SyncJobs
 from edge_agent.sync.state import SyncState
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 async def sdk_dispatch(request: web.Request) -> web.StreamResponse:
     route = table.matched(request)
     if route is None:
-        allowed = table.sdk_methods(table.normalize_sdk_path(request.path))
+        allowed = table.sdk_methods(sdk_path(request.path))
         if allowed:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise NotFound(f"path: no route {request.method} {request.path}")

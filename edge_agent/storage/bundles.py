@@ -182,6 +182,15 @@ class CatalogItem(BaseModel):
     product_id: str = Field(alias="productId", min_length=1)
 
 
+COLLECTIONS = {
+    "segments": "segmentId",
+    "campaigns": "campaignId",
+    "strategies": "strategyId",
+    "catalog": "productId",
+}
+"""The bundle's item collections and the field that identifies their items (deltas, counts; bundle.md)."""
+
+
 class Bundle(Model):
     schema_: Literal[1] = Field(alias="schema")
     version: str = Field(min_length=1)

@@ -98,22 +98,19 @@ def ready_rows(
     ignore_timers: bool = False,
     paused_secs: Collection[str] = (),
     held: Collection[int] = (),
-    per_profile: int | None = None,
 ) -> list[OutboxRow]:
     """The oldest pending rows that may be sent now, by ``seq``, at most ``limit``.
 
     A row waits — and so does every later row of its profile (``uid``) — when its ``next_attempt_at``
     is in the future (unless ``ignore_timers``), its ``sec`` is in ``paused_secs``, or its ``seq`` is
     in ``held`` (rows the caller already tried in this drain). Rows without a uid only wait for
-    themselves. ``per_profile`` caps how many consecutive rows of one profile are returned; the rest
-    of that profile waits for a later call. The drain reads whole chains (None) and sends them in order.
+    themselves. The drain reads whole chains and sends them in order.
 
     Scans from the oldest pending row and stops at ``limit``, so its cost grows with the rows that
     wait ahead of the ready ones, not with the queue.
     """
     out: list[OutboxRow] = []
     blocked: set[str] = set()
-    taken: dict[str, int] = {}
     for r in conn.execute(_READY_SQL):
         uid = r["uid"]
         waiting = (
@@ -122,10 +119,9 @@ def ready_rows(
         if uid is not None:
             if uid in blocked:
                 continue
-            if waiting or (per_profile is not None and taken.get(uid, 0) >= per_profile):
+            if waiting:
                 blocked.add(uid)
                 continue
-            taken[uid] = taken.get(uid, 0) + 1
         elif waiting:
             continue
         out.append(

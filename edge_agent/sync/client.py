@@ -1,8 +1,13 @@
-"""The upstream client: one outbox row replayed as its original call, or many rows as one batch call.
+"""The one upstream client: every call to the central API (push replay, batch, bundle pull, probe) goes
+through :meth:`UpstreamClient._send`, which owns the rules once, like httpx's single send path:
 
-``UpstreamClient(session, settings, agent_id=..., clock=...)`` wraps one ``aiohttp.ClientSession`` (make
-it with :func:`create_session`). Every call has an explicit ``ClientTimeout`` (``upstream.timeout_s``
-total, ``upstream.connect_timeout_s`` connect).
+- the URL: ``upstream.url`` + :func:`~edge_agent.paths.sdk_path` (a stored row path keeps its query
+  byte for byte);
+- auth per ``sec``: ``upstream.section_keys[sec]``, else ``upstream.api_key``, else none (:meth:`bearer`);
+- the timeouts (``upstream.timeout_s`` total, ``upstream.connect_timeout_s`` connect), redirects not
+  followed, the ``User-Agent`` of the session (:func:`create_session`);
+- the status classification (:func:`classify`, upstream.md §1) and the ``Retry-After`` reading
+  (:func:`~edge_agent.sync.pacing.parse_retry_after`): one table for push and pull.
 
 Errors are split by what the caller should do, like httpx's ``TransportError`` vs ``HTTPStatusError``,
 but as values instead of exceptions: nothing network-related escapes this module.
@@ -17,7 +22,6 @@ Answers are parsed into pydantic models at this boundary; a malformed answer nev
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,28 +33,32 @@ from yarl import URL
 from edge_agent import __version__
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
-from edge_agent.storage.outbox import OutboxRow
+from edge_agent.paths import sdk_path
+from edge_agent.storage.outbox import ERROR_TEXT_MAX, OutboxRow
 from edge_agent.storage.values import rfc3339
 from edge_agent.sync.pacing import parse_retry_after
 
 BATCH_PATH = "/edge/v1/batch"
-ERROR_TEXT_MAX = 2000
+BUNDLE_PATH = "/edge/v1/bundle"
 
 Outcome = Literal["delivered", "retry", "dead", "auth"]
 
+_RETRY_4XX = frozenset({408, 425, 429})
+
+
+def retryable(status: int | None) -> bool:
+    """ "Try again later" rather than "no": no answer, 408, 425, 429, 5xx (upstream.md §1)."""
+    return status is None or status >= 500 or status in _RETRY_4XX
+
 
 def classify(status: int | None) -> Outcome:
-    """upstream.md §1: 2xx and 409 delivered; 408/425/429/5xx and no answer retry; 401/403 auth; other
-    4xx dead. Anything else (1xx, 3xx: redirects are not followed) is retried: never drop on a surprise."""
-    if status is None:
-        return "retry"
-    if 200 <= status < 300 or status == 409:
+    """upstream.md §1: 2xx and 409 delivered; :func:`retryable` retry; 401/403 auth; other 4xx dead.
+    Anything else (1xx, 3xx: redirects are not followed) is retried: never drop on a surprise."""
+    if status is not None and (200 <= status < 300 or status == 409):
         return "delivered"
     if status in (401, 403):
         return "auth"
-    if status in (408, 425, 429):
-        return "retry"
-    if 400 <= status < 500:
+    if status is not None and 400 <= status < 500 and not retryable(status):
         return "dead"
     return "retry"
 
@@ -58,12 +66,15 @@ def classify(status: int | None) -> Outcome:
 @dataclass(slots=True, frozen=True)
 class CallResult:
     """One HTTP call. ``status`` None = no answer (``error`` says why); ``retry_after`` in seconds;
-    ``body`` is the answer when it was a JSON object; ``error`` holds the error text of a non-2xx."""
+    ``body`` is the answer when it was a JSON object; ``error`` holds the error text of a non-2xx;
+    ``raw`` the answer's bytes and ``etag`` its ``ETag`` (the bundle pull reads both)."""
 
     status: int | None
     retry_after: float | None = None
     body: dict[str, Any] | None = None
     error: str | None = None
+    raw: bytes = b""
+    etag: str | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -139,18 +150,6 @@ def create_session(settings: Settings) -> aiohttp.ClientSession:
     )
 
 
-_SLASHES = re.compile(r"/{2,}")
-
-
-def api_path(path: str) -> str:
-    """A stored row path as an API path: slashes collapsed, one leading ``/v2`` removed (the base URL
-    carries the version when the upstream needs it)."""
-    path = "/" + _SLASHES.sub("/", path).lstrip("/")
-    if path == "/v2" or path.startswith("/v2/"):
-        path = path[3:] or "/"
-    return path
-
-
 def sent_uid(row: OutboxRow) -> str | None:
     """The uid a replay of ``row`` carries: the central uid once mapped, else the local one."""
     return row.central_uid or row.uid
@@ -165,9 +164,20 @@ def replay_body(row: OutboxRow) -> dict[str, Any]:
     return body
 
 
+def describe(exc: aiohttp.ClientError) -> str:
+    """A transport error in words: ``cannot connect to HOST:PORT: reason`` for a refused connection
+    (aiohttp's own text says ``ssl:default`` even for plain http)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
 class UpstreamClient:
-    """Sends rows upstream. ``agent_id`` may be set after construction (the drain sets it from storage
-    before its first call); ``clock`` stamps ``X-Edge-Sent-At``."""
+    """One method per upstream operation (:meth:`replay`, :meth:`batch`, :meth:`get_bundle`,
+    :meth:`head_bundle`), all sent by :meth:`_send`. ``agent_id`` may be set after construction (the
+    drain sets it from storage before its first call); ``clock`` stamps ``X-Edge-Sent-At`` and dates a
+    ``Retry-After`` given as an HTTP date."""
 
     def __init__(
         self,
@@ -186,13 +196,20 @@ class UpstreamClient:
         self.base_url = str(settings.upstream.url).rstrip("/")
         self.timeout = client_timeout(settings)
 
-    def bearer(self, sec: str) -> str | None:
+    def bearer(self, sec: str | None) -> str | None:
         """The key for ``sec`` (``upstream.section_keys``), else ``upstream.api_key``, else None."""
-        key = self.settings.upstream.section_keys.get(sec) or self.settings.upstream.api_key
+        upstream = self.settings.upstream
+        key = (upstream.section_keys.get(sec) if sec is not None else None) or upstream.api_key
         return key.get_secret_value() if key is not None else None
 
+    def pull_sec(self) -> str | None:
+        """The sec a bundle pull is authorised as: the agent's one sec (``auth.sections`` with exactly one
+        entry, else the only ``upstream.section_keys`` entry); None (``upstream.api_key``) otherwise."""
+        sections = self.settings.auth.sections or list(self.settings.upstream.section_keys)
+        return sections[0] if len(sections) == 1 else None
+
     def url(self, path: str, query: str | None = None) -> URL:
-        text = self.base_url + api_path(path) + (f"?{query}" if query else "")
+        text = self.base_url + sdk_path(path) + (f"?{query}" if query else "")
         return URL(text, encoded=True)  # the stored query is already encoded: send it byte for byte
 
     async def replay(self, row: OutboxRow) -> CallResult:
@@ -202,19 +219,14 @@ class UpstreamClient:
             "X-Edge-Agent-Id": self.agent_id or "",
             "X-Edge-Sequence": str(row.seq),
             "X-Edge-Received-At": rfc3339(row.received_at),
-            "X-Edge-Sent-At": rfc3339(self.clock.now()),
         }
-        bearer = self.bearer(row.sec)
-        if bearer is not None:
-            headers["Authorization"] = f"Bearer {bearer}"
         if row.method == "GET":
-            return await self._call("GET", self.url(row.path, row.body), None, headers)
-        headers["Content-Type"] = "application/json"
-        return await self._call("POST", self.url(row.path), orjson.dumps(replay_body(row)), headers)
+            return await self._send("GET", row.path, sec=row.sec, query=row.body, headers=headers)
+        return await self._send("POST", row.path, sec=row.sec, json=replay_body(row), headers=headers)
 
     def batch_item(self, row: OutboxRow) -> dict[str, Any]:
         item: dict[str, Any] = {
-            "id": row.id, "seq": row.seq, "method": row.method, "path": api_path(row.path),
+            "id": row.id, "seq": row.seq, "method": row.method, "path": sdk_path(row.path),
             "receivedAt": rfc3339(row.received_at), "body": None,
         }  # fmt: skip
         if row.method == "GET":
@@ -227,13 +239,10 @@ class UpstreamClient:
         """Send ``rows`` as one ``POST {upstream}/edge/v1/batch`` authorised with ``bearer``.
 
         The caller keeps the batch within ``sync.batch_max_items`` / ``batch_max_bytes`` and groups rows
-        by bearer (a batch has one ``Authorization``).
+        by bearer (a batch has one ``Authorization``; see ``batching.plan_batches``).
         """
         envelope = {"agentId": self.agent_id or "", "items": [self.batch_item(row) for row in rows]}
-        headers = {"Content-Type": "application/json", "X-Edge-Sent-At": rfc3339(self.clock.now())}
-        if bearer is not None:
-            headers["Authorization"] = f"Bearer {bearer}"
-        call = await self._call("POST", self.url(BATCH_PATH), orjson.dumps(envelope), headers)
+        call = await self._send("POST", BATCH_PATH, bearer=bearer, json=envelope)
         if call.status is None or not 200 <= call.status < 300:
             return BatchResult(call, {})
         try:
@@ -248,18 +257,48 @@ class UpstreamClient:
         }
         return BatchResult(call, items)
 
-    async def _call(self, method: str, url: URL, data: bytes | None, headers: dict[str, str]) -> CallResult:
+    async def get_bundle(self, since: str | None, etag: str | None) -> CallResult:
+        """``GET {upstream}/edge/v1/bundle[?since=V]`` with ``If-None-Match`` (upstream.md §2)."""
+        query = URL.build(query={"since": since}).raw_query_string if since else None
+        headers = {"Accept": "application/json"} | ({"If-None-Match": etag} if etag else {})
+        return await self._send("GET", BUNDLE_PATH, sec=self.pull_sec(), query=query, headers=headers)
+
+    async def head_bundle(self) -> CallResult:
+        """``HEAD`` on the bundle route: the cheap "is it back?" probe."""
+        return await self._send("HEAD", BUNDLE_PATH, sec=self.pull_sec())
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        sec: str | None = None,
+        bearer: str | None = None,
+        query: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> CallResult:
+        """The one send path. Auth is ``bearer`` when given, else :meth:`bearer` of ``sec``."""
+        url = self.url(path, query)
+        sent = {"X-Edge-Sent-At": rfc3339(self.clock.now())} | (headers or {})
+        token = bearer if bearer is not None else self.bearer(sec)
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        data = None
+        if json is not None:
+            sent["Content-Type"] = "application/json"
+            data = orjson.dumps(json)
         try:
             async with self.session.request(
-                method, url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+                method, url, data=data, headers=sent, timeout=self.timeout, allow_redirects=False
             ) as response:
                 raw = await response.read()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
-                status = response.status
+                status, etag = response.status, response.headers.get("ETag")
         except TimeoutError:
             return CallResult(None, error=f"timeout after {self.timeout.total} s ({method} {url.path})")
         except aiohttp.ClientError as exc:
-            return CallResult(None, error=f"{type(exc).__name__}: {exc}".strip() + f" ({method} {url.path})")
+            return CallResult(None, error=f"{describe(exc)} ({method} {url.path})")
         body: dict[str, Any] | None = None
         if raw:
             try:
@@ -270,4 +309,4 @@ class UpstreamClient:
         error = None
         if not 200 <= status < 300:
             error = f"{status}: {raw[:ERROR_TEXT_MAX].decode(errors='replace')}"
-        return CallResult(status, retry_after, body, error)
+        return CallResult(status, retry_after, body, error, raw, etag)

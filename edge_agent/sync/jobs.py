@@ -117,12 +117,13 @@ class SyncJobs:
     def bind(self, session: aiohttp.ClientSession | None) -> None:
         """Create the workers: pull and push on the upstream session, or (None) offline maintenance."""
         self._bound = True
-        if session is not None:
+        # One client for push, pull and probe. Without an upstream the Pusher only keeps the queue
+        # within its bounds (offline maintenance).
+        client = UpstreamClient(session, self.settings, clock=self.clock) if session is not None else None
+        if client is not None:
             self.puller = Puller(
-                self.db, session, self.settings, self.clock, self.state, self.hooks.install, rng=self.rng
+                self.db, client, self.settings, self.clock, self.state, self.hooks.install, rng=self.rng
             )
-        # Without an upstream the Pusher only keeps the queue within its bounds (offline maintenance).
-        client = UpstreamClient(session, self.settings) if session is not None else None
         self.drainer = Pusher(self.db, client, self.settings, self.clock, self.state)
 
     # -- job bodies ----------------------------------------------------------------------------------
@@ -138,7 +139,9 @@ class SyncJobs:
                 log.exception("outbox drain failed")
                 self.state.count_attempt("push", "error")
                 return {"error": f"{type(exc).__name__}: {exc}"}
-        self.state.count_attempt("push", "ok")
+        # "skipped": nothing was sent (no upstream, nothing due, a pause not over), so the run counts
+        # apart from drains that talked to the upstream.
+        self.state.count_attempt("push", "ok" if report.calls else "skipped")
         return report.as_dict()
 
     async def pull(self, *, force: bool = False, comeback: bool = True) -> PullReport | None:

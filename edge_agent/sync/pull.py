@@ -4,7 +4,8 @@ completely and hand it to the agent. A bad or empty answer never replaces a good
 ::
 
     GET {upstream.url}/edge/v1/bundle?since=<stored current version>
-        Authorization: Bearer <upstream.api_key>   (when set)
+        Authorization: Bearer <key>                (UpstreamClient.pull_sec: the agent's one sec's
+                                                    section key, else upstream.api_key, when set)
         If-None-Match: <stored ETag>               (when the current bundle came from the upstream)
 
 - ``304`` → nothing changed; "last checked" moves (``state.last_pull``, ``meta.bundle_checked_at``).
@@ -15,7 +16,9 @@ completely and hand it to the agent. A bad or empty answer never replaces a good
   (current → previous in one transaction) and swaps; it may raise ``BundleInvalid`` for problems only
   compiling finds. Invalid or empty answers are ``rejected``; no usable answer is an ``error``.
 
-Schedule: ``pull_delay``. Imports storage and aiohttp, never the agent (the callback stands for it).
+Every call goes through the one :class:`~edge_agent.sync.client.UpstreamClient` (URL, auth, timeouts,
+status classification, ``Retry-After``). Schedule: ``pull_delay``. Never imports the agent (the callback
+stands for it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import orjson
 
 from edge_agent.clock import Clock
@@ -40,14 +42,8 @@ from edge_agent.storage.bundles import (
     touch_bundle_checked,
 )
 from edge_agent.storage.database import Database
-from edge_agent.sync.pull_model import (
-    DeltaError,
-    PullReport,
-    apply_delta,
-    pull_delay,
-    retry_after_seconds,
-    retryable,
-)
+from edge_agent.sync.client import CallResult, UpstreamClient, retryable
+from edge_agent.sync.pull_model import DeltaError, PullReport, apply_delta, pull_delay
 from edge_agent.sync.state import SyncState
 
 log = logging.getLogger(__name__)
@@ -59,19 +55,6 @@ OnBundle = Callable[[dict[str, Any], str, str | None], Awaitable[object]]
 """``on_bundle(doc, source, etag)``: compile, store and swap a validated bundle; raise BundleInvalid."""
 
 
-def bundle_url(settings: Settings) -> str:
-    if settings.upstream.url is None:
-        raise ValueError("upstream.url is not set")
-    return str(settings.upstream.url).rstrip("/") + "/edge/v1/bundle"
-
-
-class _Answer:
-    __slots__ = ("body", "etag", "retry_after", "status")
-
-    def __init__(self, status: int, etag: str | None, retry_after: float | None, body: bytes) -> None:
-        self.status, self.etag, self.retry_after, self.body = status, etag, retry_after, body
-
-
 class Puller:
     """Pulls bundle updates. ``pull()`` is the job body; it is serialized by a lock, so the scheduled
     pull and an operator's ``POST /admin/sync`` never apply two answers at once."""
@@ -79,7 +62,7 @@ class Puller:
     def __init__(
         self,
         db: Database,
-        session: aiohttp.ClientSession,
+        client: UpstreamClient,
         settings: Settings,
         clock: Clock,
         state: SyncState,
@@ -87,9 +70,8 @@ class Puller:
         *,
         rng: random.Random | None = None,
     ) -> None:
-        self.db, self.session, self.settings, self.clock = db, session, settings, clock
+        self.db, self.client, self.settings, self.clock = db, client, settings, clock
         self.state, self.on_bundle = state, on_bundle
-        self.url = bundle_url(settings)
         self.rng = rng or random.Random()
         self.failures = 0  # consecutive pulls that ended in rejected or error; stretches the interval
         # The first pull waits a random part of start_jitter_s, so a fleet restarting together spreads out.
@@ -104,15 +86,6 @@ class Puller:
         """Pull on the next tick (the upstream just came back)."""
         self.next_due_at = self.clock.now()
 
-    def _headers(self, etag: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        key = self.settings.upstream.api_key
-        if key is not None:
-            headers["Authorization"] = f"Bearer {key.get_secret_value()}"
-        if etag:
-            headers["If-None-Match"] = etag
-        return headers
-
     async def pull(self, *, force: bool = False) -> PullReport | None:
         """Pull once if due (or ``force``: now, ignoring the stretched interval and ``Retry-After``).
 
@@ -124,45 +97,34 @@ class Puller:
             now = self.clock.now()
             if not force and not self.due(now):
                 return None
-            try:
-                report = await self._pull_once(now)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                report = PullReport("error", now, errors=[f"upstream unreachable: {_describe(exc)}"])
+            report = await self._pull_once(now)
             self._record(report)
             return report
 
     async def probe(self) -> bool:
         """Is the upstream back? ``HEAD`` on the bundle route: any answer but a retryable failure (5xx,
         408, 425, 429) counts as up. Changes no bundle and no connectivity state, only counters."""
-        try:
-            async with self.session.head(self.url, headers=self._headers()) as response:
-                up = not retryable(response.status)
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            up = False
+        up = not retryable((await self.client.head_bundle()).status)
         self.state.count_attempt("probe", "up" if up else "down")
         return up
 
-    async def _get(self, since: str | None, etag: str | None) -> _Answer:
-        params = {"since": since} if since else {}
-        async with self.session.get(self.url, params=params, headers=self._headers(etag)) as response:
-            body = await response.read()
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"), self.clock.now())
-            return _Answer(response.status, response.headers.get("ETag"), retry_after, body)
-
     async def _fetch(
         self, since: str | None, etag: str | None, now: float, *, refetched: bool = False
-    ) -> tuple[dict[str, Any] | None, _Answer, PullReport | None]:
+    ) -> tuple[dict[str, Any] | None, CallResult, PullReport | None]:
         """One GET: the decoded answer, or the report that ends the pull (304, an error, a refusal)."""
-        answer = await self._get(since, etag)
+        answer = await self.client.get_bundle(since, etag)
+        if answer.status is None:
+            error = f"upstream unreachable: {answer.error}"
+            return None, answer, PullReport("error", now, refetched=refetched, errors=[error])
         if answer.status == 304:
             return None, answer, PullReport("not_modified", now, version=since, status=304)
         if answer.status != 200:
-            error = f"upstream answered {answer.status}: {_snippet(answer.body)}"
+            error = f"upstream answered {answer.status}: {_snippet(answer.raw)}"
             return None, answer, PullReport(
                 "error", now, status=answer.status, retry_after=answer.retry_after,
                 refetched=refetched, errors=[error],
             )  # fmt: skip
-        doc, problem = _decode(answer.body)
+        doc, problem = _decode(answer.raw)
         if problem is not None:
             return (
                 None,
@@ -276,11 +238,3 @@ def _decode(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
 def _snippet(body: bytes, limit: int = 200) -> str:
     text = body.decode("utf-8", "replace").strip().replace("\n", " ")
     return text[:limit] + ("…" if len(text) > limit else "") or "(no body)"
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        # Its str() reads "… ssl:default [Connect call failed …]" even for plain http.
-        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
-        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
-    return str(exc) or type(exc).__name__

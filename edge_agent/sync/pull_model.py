@@ -1,4 +1,4 @@
-"""The pure parts of the bundle pull: the report, the schedule, delta application, ``Retry-After``.
+"""The pure parts of the bundle pull: the report, the schedule, delta application.
 
 No I/O here, so each rule is tested by calling it.
 """
@@ -8,27 +8,15 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+
+from edge_agent.storage.bundles import COLLECTIONS
+from edge_agent.sync.client import retryable
 
 Outcome = Literal["not_modified", "full", "delta", "rejected", "error"]
 
-COLLECTIONS = {
-    "segments": "segmentId",
-    "campaigns": "campaignId",
-    "strategies": "strategyId",
-    "catalog": "productId",
-}
-"""The collections a delta can change, and the field that identifies their items (upstream.md §2)."""
-
 JITTER = 0.2
 MAX_STRETCH = 10
-_RETRYABLE = frozenset({408, 425, 429})
-
-
-def retryable(status: int) -> bool:
-    """Statuses that mean "try again later" rather than "no" (upstream.md §1 classification)."""
-    return status >= 500 or status in _RETRYABLE
 
 
 @dataclass(slots=True)
@@ -72,21 +60,6 @@ def pull_delay(interval: float, failures: int, rng: random.Random) -> float:
     """
     factor = min(1 + max(failures, 0), MAX_STRETCH)
     return interval * factor * rng.uniform(1 - JITTER, 1 + JITTER)
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """A ``Retry-After`` header (delta-seconds or an HTTP date) as seconds from ``now``; None if absent
-    or unreadable (an unreadable header is ignored rather than trusted)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 class DeltaError(ValueError):

@@ -188,7 +188,7 @@ class Pusher:
         self.state.last_drain = report.as_dict()
         return report
 
-    async def _ready(self, run: Run, limit: int, per_profile: int | None) -> list[OutboxRow]:
+    async def _ready(self, run: Run, limit: int) -> list[OutboxRow]:
         now, paused, held = self.clock.now(), frozenset(self.state.paused_secs), frozenset(run.held)
         return await self.db.read(
             lambda conn: ready_rows(
@@ -198,7 +198,6 @@ class Pusher:
                 ignore_timers=run.force,
                 paused_secs=paused,
                 held=held,
-                per_profile=per_profile,
             )
         )
 
@@ -206,7 +205,7 @@ class Pusher:
         """Replay one window of ready rows as per-profile chains; False when nothing was ready."""
         if rows is None:
             window = min(REPLAY_WINDOW_MAX, max(100, self.settings.sync.max_in_flight * 50))
-            rows = await self._ready(run, window, None)
+            rows = await self._ready(run, window)
         if not rows:
             return False
         queue = chains_of(rows)
@@ -242,7 +241,7 @@ class Pusher:
         may fail independently, and a long backlog of one profile still costs one read per window.
         """
         sync = self.settings.sync
-        rows = await self._ready(run, sync.batch_max_items * sync.max_in_flight, None)
+        rows = await self._ready(run, sync.batch_max_items * sync.max_in_flight)
         if not rows:
             return False
         chains = chains_of(rows)

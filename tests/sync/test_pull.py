@@ -19,8 +19,8 @@ from blockbuster import BlockBuster, blockbuster_ctx
 
 from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
+from edge_agent.storage.bundles import COLLECTIONS
 from edge_agent.sync.jobs import SyncJobs
-from edge_agent.sync.pull_model import COLLECTIONS
 from tests.conftest import MakeClient
 from tests.helpers import db_rows
 from tests.sync.pull_support import (

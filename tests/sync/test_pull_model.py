@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import random
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from edge_agent.sync.pull_model import (
     PullReport,
     apply_delta,
     pull_delay,
-    retry_after_seconds,
 )
 
 
@@ -37,17 +34,6 @@ def test_negative_failure_counts_do_not_shrink_the_interval() -> None:
 def test_the_pull_tick_is_at_most_a_second() -> None:
     assert pull_tick_s(load_settings(overrides={"sync": {"pull_interval_s": 60}})) == 1.0
     assert pull_tick_s(load_settings(overrides={"sync": {"pull_interval_s": 2}})) == pytest.approx(0.1)
-
-
-def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = 1_790_000_000.0
-    assert retry_after_seconds("120", now) == 120
-    when = format_datetime(datetime.fromtimestamp(now + 90, UTC), usegmt=True)
-    assert retry_after_seconds(when, now) == pytest.approx(90)
-    past = format_datetime(datetime.fromtimestamp(now - 90, UTC), usegmt=True)
-    assert retry_after_seconds(past, now) == 0
-    assert retry_after_seconds("soon", now) is None
-    assert retry_after_seconds(None, now) is None
 
 
 def test_a_report_reached_the_upstream_only_with_a_non_retryable_answer() -> None:

@@ -15,9 +15,10 @@ import pytest
 
 from edge_agent.clock import ManualClock
 from edge_agent.config.settings import Settings
+from edge_agent.paths import sdk_path
 from edge_agent.storage.outbox import OutboxRow, ready_rows
 from edge_agent.sync.batching import plan_batches
-from edge_agent.sync.client import UpstreamClient, api_path, classify
+from edge_agent.sync.client import UpstreamClient, classify
 from edge_agent.sync.pacing import TokenBucket, backoff_ceiling, backoff_delay, parse_retry_after
 from edge_agent.sync.push import Pusher
 from edge_agent.sync.simulator import FaultConfig
@@ -192,7 +193,7 @@ async def test_a_row_too_large_for_a_batch_is_replayed(make_rig: MakeRig, clock:
 
 
 def test_stored_paths_are_joined_under_the_base_url(make_settings: Callable[..., Settings]) -> None:
-    assert [api_path(p) for p in ("/event", "//v2//event", "/v2", "engagement")] == [
+    assert [sdk_path(p) for p in ("/event", "//v2//event", "/v2", "engagement")] == [
         "/event", "/event", "/", "/engagement",
     ]  # fmt: skip
     settings = make_settings(upstream={"url": "http://127.0.0.1:9/v2/"})

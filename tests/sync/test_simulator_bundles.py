@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from edge_agent.sync.simulator.bundles import COLLECTIONS
+from edge_agent.storage.bundles import COLLECTIONS
 from tests.sync.conftest import MakeSim
 
 

@@ -18,9 +18,9 @@ from edge_agent.agent.keys import (
     started_at_key,
     sync_state_key,
 )
-from edge_agent.agent.scheduler import describe_upstream
 from edge_agent.agent.services import json_response
 from edge_agent.agent.storage_health import storage_section
+from edge_agent.agent.sync_wiring import describe_upstream
 from edge_agent.storage.outbox import queue_summary
 
 

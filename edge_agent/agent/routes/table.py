@@ -12,7 +12,6 @@ path. Adding a route therefore means choosing its protection.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +34,7 @@ from edge_agent.agent.routes import (
     user,
     visit,
 )
+from edge_agent.paths import sdk_path
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Access = Literal["sdk", "probe", "operator"]
@@ -84,14 +84,6 @@ SDK_CATCH_ALL = "/{tail:.*}"
 _SDK_CANONICAL = "/{tail}"  # how aiohttp names that resource
 _FIXED = {(r.method, r.path): r for r in FIXED_ROUTES}
 _SDK = {(r.method, r.path): r for r in SDK_ROUTES}
-_SLASHES = re.compile(r"/{2,}")
-
-
-def normalize_sdk_path(path: str) -> str:
-    path = _SLASHES.sub("/", path)
-    if path == "/v2" or path.startswith("/v2/"):
-        path = path[3:] or "/"
-    return path.rstrip("/") or "/"
 
 
 def sdk_methods(path: str) -> list[str]:
@@ -107,7 +99,7 @@ def match(request: web.Request, method: str | None = None) -> Route | None:
     resource = request.match_info.route.resource
     canonical = resource.canonical if resource is not None else None
     if canonical == _SDK_CANONICAL:
-        return _SDK.get((method, normalize_sdk_path(request.path)))
+        return _SDK.get((method, sdk_path(request.path)))
     return _FIXED.get((method, canonical or ""))
 
 

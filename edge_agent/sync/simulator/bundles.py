@@ -21,15 +21,9 @@ from typing import Any
 
 import orjson
 
-log = logging.getLogger(__name__)
+from edge_agent.storage.bundles import COLLECTIONS
 
-COLLECTIONS = {
-    "segments": "segmentId",
-    "campaigns": "campaignId",
-    "strategies": "strategyId",
-    "catalog": "productId",
-}
-"""Each delta-able collection and the field that identifies its items."""
+log = logging.getLogger(__name__)
 
 # Top-level keys a delta can express; a change anywhere else (schema, sections, …) forces a full answer.
 _DELTA_KEYS = {"version", "generatedAt", *COLLECTIONS}

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from edge_agent.clock import Clock
+from edge_agent.sync.client import retryable
 
 
 class FaultConfig(BaseModel):
@@ -187,6 +188,6 @@ class FaultInjector:
         Only retryable statuses (408, 425, 429, 5xx) carry it: it means "come back later".
         """
         seconds = self._config.retry_after
-        if seconds is None or not (status in (408, 425, 429) or status >= 500):
+        if seconds is None or not retryable(status):
             return {}
         return {"Retry-After": str(seconds)}
