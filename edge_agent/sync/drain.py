@@ -2,23 +2,27 @@
 
 :class:`Run` turns answers into outbox marks (written in one ``db.write`` per wave by :meth:`Run.flush`),
 counts them in the :class:`DrainReport` and ``SyncState.counters``, learns identity mappings, and decides
-when the drain must stop: a ``Retry-After`` (pause until then) or ``TRIP_AFTER`` failed calls in a row
-(pause for a full-jitter backoff that grows with every drain stopped this way until a call succeeds).
+when the drain must stop: a ``Retry-After`` (pause until then, plus jitter) or ``TRIP_AFTER`` failed calls
+in a row (pause for a full-jitter backoff that grows with every drain stopped this way until a call
+succeeds). Every call's answer also steers the agent's AIMD rate (``pacing.Pace``). It is given what it
+changes (the sync state, the pace) and never sees the :class:`~edge_agent.sync.push.Pusher`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from edge_agent.clock import Clock
+from edge_agent.config.settings import SyncSettings
+from edge_agent.storage.database import Database
 from edge_agent.storage.outbox import Mark, OutboxRow, apply_marks
 from edge_agent.sync.client import BatchResult, Outcome, answered_uid, classify, sent_uid
-from edge_agent.sync.pacing import backoff_delay
-
-if TYPE_CHECKING:
-    from edge_agent.sync.push import Pusher
+from edge_agent.sync.pacing import Pace, backoff_delay, retry_after_delay
+from edge_agent.sync.state import SyncState
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +66,18 @@ class DrainReport:
 class Run:
     """The state of one drain in progress. All methods run on the event loop except :meth:`flush`'s write."""
 
-    def __init__(self, pusher: Pusher, report: DrainReport, force: bool) -> None:
-        self.p = pusher
+    def __init__(
+        self,
+        db: Database,
+        state: SyncState,
+        sync: SyncSettings,
+        clock: Clock,
+        rng: random.Random,
+        pace: Pace,
+        report: DrainReport,
+        force: bool,
+    ) -> None:
+        self.db, self.state, self.sync, self.clock, self.rng, self.pace = db, state, sync, clock, rng, pace
         self.report = report
         self.force = force
         self.held: set[int] = set()  # every seq attempted in this drain: never twice, and its profile waits
@@ -93,16 +107,16 @@ class Run:
     ) -> Outcome:
         """Apply one answer to ``row``. ``call`` False = a batch item: the call-level effects (sync state,
         failure streak, drain pause) are applied once per batch call by :meth:`record_batch`."""
-        p, now, rep = self.p, self.p.clock.now(), self.report
+        now, rep = self.clock.now(), self.report
         outcome = classify(status)
         self.held.add(row.seq)
         rep.attempted += 1
         if outcome == "delivered":
             self.marks.append(Mark(row.seq, "delivered", status))
             rep.delivered += 1
-            p.state.counters["delivered"] += 1
+            self.state.counters["delivered"] += 1
             if call:
-                self._succeeded(now)
+                self._succeeded(now, status)
             uid = answered if answered is not None else answered_uid(body) if row.method == "POST" else None
             if uid and row.uid is not None and uid != sent_uid(row):
                 log.info("profile %s is %s upstream", row.uid, uid)
@@ -110,10 +124,11 @@ class Run:
         elif outcome == "dead":
             self.marks.append(Mark(row.seq, "dead", status, error))
             rep.dead += 1
-            p.state.counters["dead"] += 1
+            self.state.counters["dead"] += 1
             log.warning("outbox row %s (seq %d) is dead: %s", row.id, row.seq, error)
             if call:
                 self.streak = 0  # it answered, deliberately
+                self.pace.answered(status)
         elif outcome == "auth":
             self._hold(row, status, error, now)
         else:
@@ -128,7 +143,7 @@ class Run:
         A batch-level 4xx other than 401/403 (a bad envelope, 413) says nothing about the rows: they are
         retried, never dead-lettered. Returns each row's outcome by ``seq``.
         """
-        call, now = result.call, self.p.clock.now()
+        call, now = result.call, self.clock.now()
         outcomes: dict[int, Outcome] = {}
         if call.status is None or not 200 <= call.status < 300 or call.error is not None:
             outcome = classify(call.status)
@@ -144,7 +159,7 @@ class Run:
             if outcome != "auth":
                 self._failed(now, call.status, call.error, call.retry_after)
             return outcomes
-        self._succeeded(now)
+        self._succeeded(now, call.status)
         for row in rows:
             item = result.items.get(row.id)
             if item is None:
@@ -154,39 +169,40 @@ class Run:
                 outcomes[row.seq] = self.record(row, item.status, error, answered=item.uid, call=False)
         return outcomes
 
-    def _succeeded(self, now: float) -> None:
+    def _succeeded(self, now: float, status: int | None) -> None:
         self.streak = 0
-        self.p.trips = 0
-        self.p.state.success(now)
+        self.pace.reset_trips()
+        self.pace.answered(status)
+        self.state.success(now)
 
     def _hold(self, row: OutboxRow, status: int | None, error: str | None, now: float) -> None:
         self.marks.append(Mark(row.seq, "held", status, error))
         self.report.held += 1
-        if row.sec not in self.p.state.paused_secs:
+        if row.sec not in self.state.paused_secs:
             log.error("sec %s paused: the upstream answered %s; fix its key, then resume", row.sec, status)
-            self.p.state.pause_sec(row.sec, f"the upstream answered {status}", now)
+            self.state.pause_sec(row.sec, f"the upstream answered {status}", now)
 
     def _retry(self, row: OutboxRow, status: int | None, error: str | None, now: float) -> None:
-        sync = self.p.settings.sync
-        delay = backoff_delay(row.attempts + 1, sync.backoff_base_s, sync.backoff_max_s, self.p.rng)
+        sync = self.sync
+        delay = backoff_delay(row.attempts + 1, sync.backoff_base_s, sync.backoff_max_s, self.rng)
         self.marks.append(Mark(row.seq, "retry", status, error, now + delay))
         self.report.retried += 1
-        self.p.state.counters["retried"] += 1
+        self.state.counters["retried"] += 1
 
     def _failed(self, now: float, status: int | None, error: str | None, retry_after: float | None) -> None:
         self.streak += 1
-        sync = self.p.settings.sync
+        self.pace.answered(status)
+        sync = self.sync
         if retry_after is not None:
-            self._pause(now + retry_after, "retry_after")
+            self._pause(now + retry_after_delay(retry_after, self.rng), "retry_after")
         elif self.streak >= TRIP_AFTER:
-            self.p.trips += 1
-            delay = backoff_delay(self.p.trips, sync.backoff_base_s, sync.backoff_max_s, self.p.rng)
+            delay = backoff_delay(self.pace.tripped(), sync.backoff_base_s, sync.backoff_max_s, self.rng)
             self._pause(now + delay, "failures")
-        self.p.state.failure(now, error or f"status {status}", reachable=status is not None)
+        self.state.failure(now, error or f"status {status}", reachable=status is not None)
 
     def _pause(self, until: float, why: str) -> None:
-        current = self.p.state.next_attempt_at
-        self.p.state.next_attempt_at = until if current is None else max(current, until)
+        current = self.state.next_attempt_at
+        self.state.next_attempt_at = until if current is None else max(current, until)
         if self.stop is None:
             self.stop = why
 
@@ -198,5 +214,5 @@ class Run:
             return
         marks, self.marks = self.marks, []
         central, self._unsaved = self._unsaved, {}
-        now = self.p.clock.now()
-        await self.p.db.write(lambda conn: apply_marks(conn, marks, now, central))
+        now = self.clock.now()
+        await self.db.write(lambda conn: apply_marks(conn, marks, now, central))

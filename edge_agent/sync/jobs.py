@@ -49,6 +49,7 @@ from edge_agent.config.settings import Settings
 from edge_agent.storage import retention
 from edge_agent.storage.database import Database
 from edge_agent.sync.client import UpstreamClient
+from edge_agent.sync.pacing import Sleep
 from edge_agent.sync.pull import OnBundle, Puller
 from edge_agent.sync.pull_model import PullReport, pull_delay
 from edge_agent.sync.push import Pusher
@@ -95,9 +96,11 @@ class SyncJobs:
         hooks: BundleHooks,
         *,
         rng: random.Random | None = None,
+        sleep: Sleep | None = None,
     ) -> None:
         self.db, self.settings, self.clock, self.state, self.hooks = db, settings, clock, state, hooks
         self.rng = rng or random.Random()
+        self.sleep = sleep  # the drain's sleeps (pacing, start jitter); None = asyncio.sleep
         self.puller: Puller | None = None
         self.drainer: Pusher | None = None
         self.watch: BundleFileWatch | None = None
@@ -106,7 +109,6 @@ class SyncJobs:
         self._bound = False
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
-        self._push_lock = asyncio.Lock()
         self._upstream_down = False  # the last pull or probe could not reach the upstream
         self._next_probe_at: float | None = None
 
@@ -124,21 +126,23 @@ class SyncJobs:
             self.puller = Puller(
                 self.db, client, self.settings, self.clock, self.state, self.hooks.install, rng=self.rng
             )
-        self.drainer = Pusher(self.db, client, self.settings, self.clock, self.state)
+        self.drainer = Pusher(self.db, client, self.settings, self.clock, self.state, sleep=self.sleep)
+        self.state.configured = client is not None
+        if self.puller is not None:
+            self.state.next_pull_at = self.puller.next_due_at
 
     # -- job bodies ----------------------------------------------------------------------------------
 
     async def push(self, *, force: bool = False) -> dict[str, Any] | None:
-        """Drain the outbox once; None before ``bind``. Drains never overlap."""
+        """Drain the outbox once; None before ``bind``. Drains never overlap (the Pusher's lock)."""
         if self.drainer is None:
             return None
-        async with self._push_lock:
-            try:
-                report = await self.drainer.drain(force=force)
-            except Exception as exc:
-                log.exception("outbox drain failed")
-                self.state.count_attempt("push", "error")
-                return {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            report = await self.drainer.drain(force=force)
+        except Exception as exc:
+            log.exception("outbox drain failed")
+            self.state.count_attempt("push", "error")
+            return {"error": f"{type(exc).__name__}: {exc}"}
         # "skipped": nothing was sent (no upstream, nothing due, a pause not over), so the run counts
         # apart from drains that talked to the upstream.
         self.state.count_attempt("push", "ok" if report.calls else "skipped")

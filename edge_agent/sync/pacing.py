@@ -1,4 +1,11 @@
-"""How fast and how often the drain calls the upstream: a token bucket, full-jitter backoff, Retry-After.
+"""How fast and how often the drain calls the upstream: a token bucket whose rate follows AIMD, full-jitter
+backoff, and ``Retry-After`` read once and waited with jitter.
+
+A fleet shares the central API's rate, so each agent paces itself by what the API answers: every
+``429`` or ``503`` halves the agent's own call rate (down to ``AIMD_FLOOR``), every second without one
+gives back ``AIMD_INCREASE`` calls/s (up to ``sync.max_rate``). A ``Retry-After`` is a minimum: the
+wait is that plus a random part (:func:`retry_after_delay`), so agents refused in the same second do
+not all return in the same second.
 
 Time comes from the caller (``now`` and ``sleep``), so a test with a ``ManualClock`` and a sleep that
 advances it runs the same code in virtual time.
@@ -52,6 +59,22 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
 
 
+RETRY_AFTER_SPREAD = 0.5
+"""A ``Retry-After`` of S seconds is waited as S plus up to ``max(1, S × RETRY_AFTER_SPREAD)`` seconds."""
+
+AIMD_DECREASE = 0.5
+AIMD_INCREASE = 1.0
+"""Calls/s regained per second without a slow-down answer."""
+AIMD_FLOOR = 0.2
+"""The slowest an agent paces itself: one call every 5 s."""
+SLOW_DOWN = frozenset({429, 503})
+
+
+def retry_after_delay(seconds: float, rng: random.Random) -> float:
+    """How long to wait for a ``Retry-After`` of ``seconds``: at least that, plus jitter."""
+    return seconds + rng.uniform(0.0, max(1.0, seconds * RETRY_AFTER_SPREAD))
+
+
 class TokenBucket:
     """At most ``rate`` takes per second on average, with bursts of at most ``burst``.
 
@@ -92,3 +115,42 @@ class TokenBucket:
                     self._tokens = 1.0
             self._tokens -= 1
         return waited
+
+
+class Pace:
+    """The drain's pacing across drains: the token bucket, its AIMD rate, and ``trips`` (drains stopped
+    by failures in a row: the drain-level backoff exponent). Changed only through these methods."""
+
+    def __init__(self, ceiling: float, *, now: Callable[[], float], sleep: Sleep) -> None:
+        self.ceiling = ceiling
+        self.bucket = TokenBucket(ceiling, now=now, sleep=sleep)
+        self.trips = 0
+        self._now = now
+        self._changed_at = now()
+
+    @property
+    def rate(self) -> float:
+        return self.bucket.rate
+
+    async def take(self) -> float:
+        return await self.bucket.take()
+
+    def answered(self, status: int | None) -> None:
+        """Adjust the rate to one call's answer: multiplicative decrease on 429/503, else (when the
+        upstream answered) additive increase for the time since the last change."""
+        now = self._now()
+        if status in SLOW_DOWN:
+            self.bucket.rate = max(AIMD_FLOOR, self.bucket.rate * AIMD_DECREASE)
+            self._changed_at = now
+        elif status is not None and self.bucket.rate < self.ceiling:
+            gained = AIMD_INCREASE * max(0.0, now - self._changed_at)
+            self.bucket.rate = min(self.ceiling, self.bucket.rate + gained)
+            self._changed_at = now
+
+    def tripped(self) -> int:
+        """One more drain stopped by failures; returns the new exponent."""
+        self.trips += 1
+        return self.trips
+
+    def reset_trips(self) -> None:
+        self.trips = 0

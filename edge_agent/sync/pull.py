@@ -43,6 +43,7 @@ from edge_agent.storage.bundles import (
 )
 from edge_agent.storage.database import Database
 from edge_agent.sync.client import CallResult, UpstreamClient, retryable
+from edge_agent.sync.pacing import retry_after_delay
 from edge_agent.sync.pull_model import DeltaError, PullReport, apply_delta, pull_delay
 from edge_agent.sync.state import SyncState
 
@@ -76,7 +77,6 @@ class Puller:
         self.failures = 0  # consecutive pulls that ended in rejected or error; stretches the interval
         # The first pull waits a random part of start_jitter_s, so a fleet restarting together spreads out.
         self.next_due_at = clock.now() + self.rng.uniform(0, settings.sync.start_jitter_s)
-        state.next_pull_at = self.next_due_at
         self._lock = asyncio.Lock()
 
     def due(self, now: float) -> bool:
@@ -206,7 +206,7 @@ class Puller:
             state.failure(now, error, reachable=report.status is not None)
         delay = pull_delay(self.settings.sync.pull_interval_s, self.failures, self.rng)
         if report.retry_after is not None:
-            delay = max(delay, report.retry_after)
+            delay = max(delay, retry_after_delay(report.retry_after, self.rng))
         self.next_due_at = report.next_pull_at = state.next_pull_at = now + delay
         state.last_pull = report.summary()
         state.count_attempt("pull", report.outcome)

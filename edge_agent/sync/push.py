@@ -53,7 +53,7 @@ from edge_agent.storage.outbox_admin import RowState
 from edge_agent.sync.batching import plan_batches
 from edge_agent.sync.client import Outcome, UpstreamClient
 from edge_agent.sync.drain import DrainReport, Run
-from edge_agent.sync.pacing import Sleep, TokenBucket
+from edge_agent.sync.pacing import Pace, Sleep
 from edge_agent.sync.state import SyncState
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,9 @@ class Pusher:
         self.rng = rng or random.Random()
         self.batch_unsupported = False  # auto mode learnt that the upstream has no batch route
         self._first_drain = start_jitter
-        self.trips = 0  # consecutive drains stopped by failures: the drain-level backoff exponent
         self._maintained_at = float("-inf")
-        self._lock = asyncio.Lock()
-        self.bucket = TokenBucket(settings.sync.max_rate, now=clock.now, sleep=self.sleep)
-        state.configured = client is not None
+        self._lock = asyncio.Lock()  # the one lock of the drain: drains never overlap
+        self.pace = Pace(settings.sync.max_rate, now=clock.now, sleep=self.sleep)
 
     # -- operator ------------------------------------------------------------------------------------
 
@@ -169,7 +167,7 @@ class Pusher:
             if not force and paused_until is not None and self.clock.now() < paused_until:
                 return self._finish(report, "backoff")
             self.state.next_attempt_at = None
-            run = Run(self, report, force)
+            run = Run(self.db, self.state, self.settings.sync, self.clock, self.rng, self.pace, report, force)
             try:
                 while run.stop is None:
                     sent = await (self._batch_wave(run) if report.mode == "batch" else self._replay_wave(run))
@@ -217,7 +215,7 @@ class Pusher:
                     if run.stop is not None or row.sec in self.state.paused_secs:
                         break
                     row = run.mapped(row)
-                    await self.bucket.take()
+                    await self.pace.take()
                     if run.stop is not None:
                         break
                     result = await self.client.replay(row)  # type: ignore[union-attr]
@@ -272,7 +270,7 @@ class Pusher:
         async def worker() -> None:
             while calls and run.stop is None and run.report.mode == "batch":
                 bearer, rows, is_batch = calls.pop()
-                await self.bucket.take()
+                await self.pace.take()
                 if run.stop is not None or run.report.mode != "batch":
                     break
                 run.report.calls += 1

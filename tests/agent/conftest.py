@@ -3,13 +3,6 @@ event loop fails the test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.blocking import no_blocking_on_the_loop
 
-import pytest
-from blockbuster import BlockBuster, blockbuster_ctx
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
+__all__ = ["no_blocking_on_the_loop"]

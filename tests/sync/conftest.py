@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from blockbuster import BlockBuster, blockbuster_ctx
 
 from edge_agent.clock import ManualClock
 from edge_agent.config.settings import Settings
@@ -27,15 +26,11 @@ from edge_agent.sync.drain import DrainReport
 from edge_agent.sync.push import Pusher
 from edge_agent.sync.simulator import FaultConfig, create_upstream_app
 from edge_agent.sync.state import SyncState
+from tests.blocking import no_blocking_on_the_loop
+
+__all__ = ["no_blocking_on_the_loop"]
 
 MakeSim = Callable[..., Awaitable[TestClient]]
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    """Any SQLite or file call made by ``edge_agent`` code on the event loop fails the test."""
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
 
 
 @pytest.fixture

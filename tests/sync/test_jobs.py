@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from blockbuster import BlockBuster, blockbuster_ctx
 
 from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
 from edge_agent.sync.jobs import SyncJobs, UpstreamNotConfigured
 from tests.conftest import MakeClient
+from tests.helpers import envelope
 from tests.sync.pull_support import (
     admin_sync,
     marker_bundle,
@@ -28,12 +27,6 @@ from tests.sync.pull_support import (
 )
 
 QUIET = {"start_jitter_s": 3600, "push_interval_s": 3600}
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
 
 
 @pytest.fixture
@@ -193,3 +186,24 @@ async def test_the_status_page_shows_the_last_pull(make_client: MakeClient, upst
     assert "<th>Last bundle pull</th><td>never</td>" in await (await agent.get("/")).text()
     await admin_sync(agent)
     assert "<th>Last bundle pull</th><td>full v1</td>" in await (await agent.get("/")).text()
+
+
+async def test_a_push_that_sends_nothing_counts_as_skipped_not_ok(
+    client: TestClient, make_client: MakeClient, upstream: TestServer
+) -> None:
+    offline = jobs(client)
+    offline.pause()
+    await offline.push()
+    await offline.push()
+    assert offline.state.counters["attempt:push:skipped"] == 2
+    assert offline.state.counters["attempt:push:ok"] == 0
+
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync={"start_jitter_s": 0})
+    online = jobs(agent)
+    online.pause()
+    await online.push()  # an empty queue: nothing to send
+    response = await agent.post("/event", json=envelope(data=[{"type": "cart"}]))
+    assert response.status == 200
+    await online.push()
+    assert online.state.counters["attempt:push:skipped"] == 1
+    assert online.state.counters["attempt:push:ok"] == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Handler
-from blockbuster import BlockBuster, blockbuster_ctx
 
 from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
@@ -34,12 +32,6 @@ from tests.sync.pull_support import (
 )
 
 QUIET = {"start_jitter_s": 3600, "push_interval_s": 3600}  # nothing runs unless a test asks
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from blockbuster import BlockBuster, blockbuster_ctx
 
 from edge_agent.agent.app import create_app
 from edge_agent.agent.keys import sync_jobs_key
@@ -21,12 +20,6 @@ from edge_agent.clock import ManualClock
 from edge_agent.config.settings import Settings
 from edge_agent.sync.jobs import SyncJobs
 from tests.sync.pull_support import marker_bundle, marker_text, status
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_on_the_loop() -> Iterator[BlockBuster]:
-    with blockbuster_ctx("edge_agent") as bb:
-        yield bb
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from edge_agent.clock import Clock, SystemClock
 from edge_agent.sync.simulator import control, ingest
 from edge_agent.sync.simulator.bundles import BundleDirectory
 from edge_agent.sync.simulator.faults import FaultConfig, FaultInjector, canonical_route
+from edge_agent.sync.simulator.ratelimit import RETRY_AFTER, ArrivalLimiter
 from edge_agent.sync.simulator.shared import SimState, error_response, json_response, sim_key
 from edge_agent.sync.simulator.store import ReceivedStore
 
@@ -29,13 +30,15 @@ def create_upstream_app(
     keys: list[str] | None = None,
     faults: FaultConfig | None = None,
     clock: Clock | None = None,
+    rate: float | None = None,
 ) -> web.Application:
     """The reference upstream (upstream.md §3), keeping its state under ``data_dir``.
 
     ``data_dir / "upstream.db"`` records what was received; ``data_dir / "bundles"`` holds the bundle
     versions (see ``bundles.py``). ``keys``: accepted bearer tokens; None or empty = any bearer (or none).
     ``faults``: the fault configuration at start, and what ``POST /sim/reset`` returns to. ``clock``
-    decides ``outageUntil`` and the recorded arrival times (default: system time).
+    decides ``outageUntil``, the recorded arrival times and the rate windows (default: system time).
+    ``rate``: the fleet-wide limit in calls per second over all data routes (``ratelimit.py``); None = none.
     """
     clock = clock or SystemClock()
     app = web.Application(middlewares=[data_route_faults], client_max_size=MAX_BODY_BYTES)
@@ -45,6 +48,7 @@ def create_upstream_app(
         bundles=BundleDirectory(data_dir / "bundles"),
         keys=frozenset(keys or ()),
         clock=clock,
+        limiter=ArrivalLimiter(rate, clock),
     )
     app.cleanup_ctx.append(_store_ctx)
     # The central API's base URL may end in /v2; {upstream}/edge/v1/... then lands under it too.
@@ -78,13 +82,16 @@ def _auth_error(request: web.Request, keys: frozenset[str]) -> web.Response | No
 
 @web.middleware
 async def data_route_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Call-level faults and auth for the data routes, in this order: latency, connection reset,
+    """The rate limit, then call-level faults and auth for the data routes, in this order: the fleet-wide
+    rate (429 ``Retry-After: 1`` above it; every arrival counted), latency, connection reset,
     outage (503), auth (401/403), ``statusForPaths``, ``errorRate`` (replay and bundle calls; batch
     calls roll ``batchErrorRate`` and ``errorRate`` per item instead). ``/sim/*`` and 404s pass untouched.
     """
     if request.path.startswith("/sim/") or request.match_info.http_exception is not None:
         return await handler(request)
     sim = request.app[sim_key]
+    if not sim.limiter.admit():
+        return error_response(429, "rate limit (reference upstream --rate)", {"Retry-After": RETRY_AFTER})
     faults = sim.faults
     delay = faults.latency_s()
     if delay:

@@ -45,6 +45,11 @@ def _latency(value: str | None) -> float | tuple[float, float] | None:
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Chance of an injected 503.")
 @click.option("--latency-ms", help="Added latency: MS or MIN,MAX.")
 @click.option("--seed", type=int, help="Seed for reproducible fault randomness.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Fleet-wide limit: calls per second over all data routes; above it 429 with Retry-After: 1.",
+)
 def upstream_sim(
     host: str,
     port: int,
@@ -53,6 +58,7 @@ def upstream_sim(
     error_rate: float,
     latency_ms: str | None,
     seed: int | None,
+    rate: float | None,
 ) -> None:
     """Run the reference upstream: a fake central API that records what agents push, serves bundle
     versions from DIR/bundles, and injects faults on demand (POST /sim/faults)."""
@@ -62,7 +68,7 @@ def upstream_sim(
         raise click.ClickException("; ".join(validation_errors(exc))) from None
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "bundles").mkdir(exist_ok=True)
-    app = create_upstream_app(data_dir, keys=list(keys) or None, faults=faults)
+    app = create_upstream_app(data_dir, keys=list(keys) or None, faults=faults, rate=rate)
     web.run_app(app, host=host, port=port)
 
 

@@ -48,13 +48,20 @@ async def received(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
+async def arrivals(request: web.Request) -> web.Response:
+    """``GET /sim/arrivals``: calls per second on the data routes, accepted plus refused by the rate
+    limit (``ratelimit.ArrivalLimiter.report``), on the upstream's clock."""
+    return json_response(request.app[sim_key].limiter.report())
+
+
 async def reset(request: web.Request) -> web.Response:
-    """``POST /sim/reset``: forget what was received, the fault counts and the uid map; restore the
-    fault configuration given at start. Bundle files are left alone."""
+    """``POST /sim/reset``: forget what was received, the arrivals, the fault counts and the uid map;
+    restore the fault configuration given at start. Bundle files are left alone."""
     sim = request.app[sim_key]
     await sim.store.reset()
     sim.faults.reset()
     sim.uid_map.clear()
+    sim.limiter.reset()
     return json_response({"ok": True})
 
 
@@ -120,6 +127,7 @@ async def add_bundle(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/sim/stats", stats)
     app.router.add_get("/sim/received", received)
+    app.router.add_get("/sim/arrivals", arrivals)
     app.router.add_post("/sim/reset", reset)
     app.router.add_get("/sim/faults", get_faults)
     app.router.add_post("/sim/faults", set_faults)

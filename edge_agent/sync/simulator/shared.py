@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from edge_agent.clock import Clock
 from edge_agent.sync.simulator.bundles import BundleDirectory
 from edge_agent.sync.simulator.faults import FaultInjector
+from edge_agent.sync.simulator.ratelimit import ArrivalLimiter
 from edge_agent.sync.simulator.store import ReceivedStore
 
 
@@ -26,6 +27,7 @@ class SimState:
     bundles: BundleDirectory
     keys: frozenset[str]
     clock: Clock
+    limiter: ArrivalLimiter
     uid_map: dict[str, str] = field(default_factory=dict)
 
 
