@@ -4,7 +4,7 @@ status classification, shown against a real aiohttp upstream on loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,23 @@ async def upstream(aiohttp_server: Any, answers: dict[str, Any]) -> TestServer:
     return server
 
 
-async def push_and_pull(
-    upstream: TestServer, settings: Settings, clock: ManualClock, tmp_path: Path
+PushAndPull = Callable[[Settings], Awaitable[tuple[float | None, float | None, float | None]]]
+
+
+@pytest.fixture
+def push_and_pull(clock: ManualClock, tmp_path: Path) -> PushAndPull:
+    """``await push_and_pull(settings)``: one push replay, one bundle GET and one Puller pull, each
+    through the one client; returns the Retry-After each saw."""
+
+    async def run(settings: Settings) -> tuple[float | None, float | None, float | None]:
+        return await _push_and_pull(settings, clock, tmp_path)
+
+    return run
+
+
+async def _push_and_pull(
+    settings: Settings, clock: ManualClock, tmp_path: Path
 ) -> tuple[float | None, float | None, float | None]:
-    """The Retry-After seen by a push replay, a bundle GET and the Puller's report."""
     db = await open_db(tmp_path / "agent.db")
     try:
         await ingest(db, clock, 1, profiles=1, sec="kiosk")
@@ -72,28 +85,26 @@ async def test_one_retry_after_table_for_push_and_pull(
     upstream: TestServer,
     answers: dict[str, Any],
     make_settings: Callable[..., Settings],
-    clock: ManualClock,
-    tmp_path: Path,
+    push_and_pull: PushAndPull,
     header: str,
     seconds: float | None,
 ) -> None:
     answers["retry_after"] = header
     settings = make_settings(upstream={"url": str(upstream.make_url("/"))})
-    assert await push_and_pull(upstream, settings, clock, tmp_path) == (seconds, seconds, seconds)
+    assert await push_and_pull(settings) == (seconds, seconds, seconds)
 
 
 async def test_section_keys_apply_to_pulls_like_pushes(
     upstream: TestServer,
     answers: dict[str, Any],
     make_settings: Callable[..., Settings],
-    clock: ManualClock,
-    tmp_path: Path,
+    push_and_pull: PushAndPull,
 ) -> None:
     settings = make_settings(
         upstream={"url": str(upstream.make_url("/v2")), "section_keys": {"kiosk": "k-kiosk"}},
         auth={"sections": ["kiosk"]},
     )
-    await push_and_pull(upstream, settings, clock, tmp_path)
+    await push_and_pull(settings)
     assert answers["seen"] == [
         ("POST", "/v2/event", "Bearer k-kiosk"),
         ("GET", "/v2/edge/v1/bundle", "Bearer k-kiosk"),
@@ -105,8 +116,7 @@ async def test_without_a_key_for_the_agents_sec_the_pull_uses_the_api_key(
     upstream: TestServer,
     answers: dict[str, Any],
     make_settings: Callable[..., Settings],
-    clock: ManualClock,
-    tmp_path: Path,
+    push_and_pull: PushAndPull,
 ) -> None:
     settings = make_settings(
         upstream={
@@ -115,5 +125,5 @@ async def test_without_a_key_for_the_agents_sec_the_pull_uses_the_api_key(
             "section_keys": {"a": "ka", "b": "kb"},
         },
     )
-    await push_and_pull(upstream, settings, clock, tmp_path)
+    await push_and_pull(settings)
     assert [auth for _, _, auth in answers["seen"]] == ["Bearer k-all"] * 3
