@@ -94,36 +94,27 @@ async def test_one_retry_after_table_for_push_and_pull(
     assert await push_and_pull(settings) == (seconds, seconds, seconds)
 
 
+@pytest.mark.parametrize(
+    ("keys", "auth", "bearer"),
+    [
+        ({"section_keys": {"kiosk": "k-kiosk"}}, {"sections": ["kiosk"]}, "Bearer k-kiosk"),
+        # No one sec for the agent: the pull (and a push of a sec without a key) uses upstream.api_key.
+        ({"api_key": "k-all", "section_keys": {"a": "ka", "b": "kb"}}, {}, "Bearer k-all"),
+    ],
+)
 async def test_section_keys_apply_to_pulls_like_pushes(
     upstream: TestServer,
     answers: dict[str, Any],
     make_settings: Callable[..., Settings],
     push_and_pull: PushAndPull,
+    keys: dict[str, Any],
+    auth: dict[str, Any],
+    bearer: str,
 ) -> None:
-    settings = make_settings(
-        upstream={"url": str(upstream.make_url("/v2")), "section_keys": {"kiosk": "k-kiosk"}},
-        auth={"sections": ["kiosk"]},
-    )
+    settings = make_settings(upstream={"url": str(upstream.make_url("/v2")), **keys}, auth=auth)
     await push_and_pull(settings)
     assert answers["seen"] == [
-        ("POST", "/v2/event", "Bearer k-kiosk"),
-        ("GET", "/v2/edge/v1/bundle", "Bearer k-kiosk"),
-        ("GET", "/v2/edge/v1/bundle", "Bearer k-kiosk"),
+        ("POST", "/v2/event", bearer),
+        ("GET", "/v2/edge/v1/bundle", bearer),
+        ("GET", "/v2/edge/v1/bundle", bearer),
     ]
-
-
-async def test_without_a_key_for_the_agents_sec_the_pull_uses_the_api_key(
-    upstream: TestServer,
-    answers: dict[str, Any],
-    make_settings: Callable[..., Settings],
-    push_and_pull: PushAndPull,
-) -> None:
-    settings = make_settings(
-        upstream={
-            "url": str(upstream.make_url("/")),
-            "api_key": "k-all",
-            "section_keys": {"a": "ka", "b": "kb"},
-        },
-    )
-    await push_and_pull(settings)
-    assert [auth for _, _, auth in answers["seen"]] == ["Bearer k-all"] * 3
