@@ -111,7 +111,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"filled {args.events:,} events over {args.profiles:,} profiles in {took:.1f} s")
         port = free_port()
         sim = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "edge_agent.sync.simulator.command", "--data", str(work / "sim"),
+            sys.executable, "-m", "edge_agent.upstream_sim.command", "--data", str(work / "sim"),
             "--port", str(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"

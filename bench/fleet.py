@@ -7,7 +7,7 @@ the real write path (``storage.tracking.track``), and its real sync jobs (``sync
 push drain, the bundle pull and the probe while the upstream is down) on its own ``ClientSession``,
 with the default settings. The jobs run on the daemon's schedule (push every ``sync.push_interval_s``,
 the pull tick), each agent at its own phase, as agents started at different times are. They all talk
-HTTP on loopback to one reference upstream (``sync/simulator``) started with ``rate`` =
+HTTP on loopback to one reference upstream (``upstream_sim``) started with ``rate`` =
 ``--upstream-rate``: above it, 429 with ``Retry-After: 1``.
 
 Time is virtual (a discrete-event clock shared by the agents and the upstream): it jumps to the next
@@ -52,9 +52,9 @@ from edge_agent.storage.profiles import IdentityRequest, SessionPolicy  # noqa: 
 from edge_agent.storage.tracking import TrackRequest, track  # noqa: E402
 from edge_agent.sync.client import create_session  # noqa: E402
 from edge_agent.sync.jobs import BundleHooks, SyncJobs, pull_tick_s  # noqa: E402
-from edge_agent.sync.simulator import FaultConfig, create_upstream_app  # noqa: E402
-from edge_agent.sync.simulator.shared import sim_key  # noqa: E402
 from edge_agent.sync.state import SyncState  # noqa: E402
+from edge_agent.upstream_sim import FaultConfig, create_upstream_app  # noqa: E402
+from edge_agent.upstream_sim.shared import sim_key  # noqa: E402
 
 T = TypeVar("T")
 START = 1_800_000_000.0

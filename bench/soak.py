@@ -188,7 +188,7 @@ def main() -> None:
     port, sim_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
-        sim_args = ["edge_agent.sync.simulator.command", "--data", f"{tmp}/sim", "--port", str(sim_port)]
+        sim_args = ["edge_agent.upstream_sim.command", "--data", f"{tmp}/sim", "--port", str(sim_port)]
         upstream = spawn(sim_args, logs / "upstream.log")
         env = {
             "EDGE_AGENT_UPSTREAM__URL": f"http://127.0.0.1:{sim_port}",

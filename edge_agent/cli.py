@@ -278,7 +278,7 @@ def _register_subcommands() -> None:
     from edge_agent.cli_queue import queue
     from edge_agent.cli_storage import storage
     from edge_agent.cli_sync import bundle, sync
-    from edge_agent.sync.simulator.command import upstream_sim
+    from edge_agent.upstream_sim.command import upstream_sim
 
     main.add_command(sync, "sync")
     main.add_command(queue, "queue")

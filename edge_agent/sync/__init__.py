@@ -1,5 +1,5 @@
-"""Sync with the central API: upstream client, outbox drain (push), bundle pull, scheduler, and the
-reference upstream (``simulator``) used by tests and for field testing.
+"""Sync with the central API: the upstream client, the outbox drain (push), the bundle pull and the
+sync jobs. The reference upstream is its own package, ``edge_agent.upstream_sim``.
 
 May import ``storage`` and ``config`` (and aiohttp); never ``agent``. The agent passes callbacks in (e.g.
 "a new bundle was stored") instead of being imported.

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
-SIMULATOR = "edge_agent.sync.simulator.command"
+SIMULATOR = "edge_agent.upstream_sim.command"
 
 
 def free_port() -> int:

@@ -24,8 +24,8 @@ from edge_agent.storage.tracking import TrackRequest, track
 from edge_agent.sync.client import UpstreamClient, create_session
 from edge_agent.sync.drain import DrainReport
 from edge_agent.sync.push import Pusher
-from edge_agent.sync.simulator import FaultConfig, create_upstream_app
 from edge_agent.sync.state import SyncState
+from edge_agent.upstream_sim import FaultConfig, create_upstream_app
 from tests.blocking import no_blocking_on_the_loop
 
 __all__ = ["no_blocking_on_the_loop"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from edge_agent.sync.simulator import create_upstream_app
+from edge_agent.upstream_sim import create_upstream_app
 from tests.helpers import envelope
 
 

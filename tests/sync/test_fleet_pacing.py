@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from edge_agent.clock import ManualClock
 from edge_agent.sync.pacing import AIMD_FLOOR, AIMD_INCREASE, Pace, retry_after_delay
-from edge_agent.sync.simulator import create_upstream_app
+from edge_agent.upstream_sim import create_upstream_app
 from tests.sync.conftest import MakeRig, ingest
 
 

@@ -21,8 +21,8 @@ from edge_agent.sync.batching import plan_batches
 from edge_agent.sync.client import UpstreamClient, classify
 from edge_agent.sync.pacing import TokenBucket, backoff_ceiling, backoff_delay, parse_retry_after
 from edge_agent.sync.push import Pusher
-from edge_agent.sync.simulator import FaultConfig
 from edge_agent.sync.state import SyncState
+from edge_agent.upstream_sim import FaultConfig
 from tests.sync.conftest import MakeRig, Rig, ingest
 
 

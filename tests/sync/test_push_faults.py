@@ -10,7 +10,7 @@ import pytest
 from edge_agent.clock import ManualClock
 from edge_agent.storage import outbox_admin
 from edge_agent.sync.pacing import backoff_ceiling
-from edge_agent.sync.simulator import FaultConfig
+from edge_agent.upstream_sim import FaultConfig
 from tests.sync.conftest import MakeRig, Rig, ingest, per_profile_seqs
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.clock import ManualClock
 from edge_agent.sync.drain import TRIP_AFTER
-from edge_agent.sync.simulator import FaultConfig
+from edge_agent.upstream_sim import FaultConfig
 from tests.sync.conftest import MakeRig, ingest, per_profile_seqs
 
 

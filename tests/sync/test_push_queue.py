@@ -15,8 +15,8 @@ from edge_agent.clock import ManualClock
 from edge_agent.config.settings import Settings
 from edge_agent.storage import meta, outbox_admin
 from edge_agent.sync.push import Pusher
-from edge_agent.sync.simulator import FaultConfig
 from edge_agent.sync.state import SyncState
+from edge_agent.upstream_sim import FaultConfig
 from tests.sync.conftest import MakeRig, ingest, open_db
 
 DAY = 86400.0

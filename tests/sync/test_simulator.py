@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -15,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
-from edge_agent.sync.simulator import FaultConfig
-from edge_agent.sync.simulator.command import upstream_sim
-from edge_agent.sync.simulator.store import GAP_LIST_CAP
+from edge_agent.upstream_sim import FaultConfig
+from edge_agent.upstream_sim.command import upstream_sim
+from edge_agent.upstream_sim.store import GAP_LIST_CAP
 from tests.sync.conftest import MakeSim
 
 
@@ -389,12 +390,14 @@ def free_port() -> int:
         return port
 
 
-async def test_the_command_serves_the_app_with_its_options(tmp_path: Path) -> None:
+async def test_the_command_serves_the_app_with_its_options_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     args = ["--data", str(tmp_path / "sim"), "--port", str(port), "--keys", "k1", "--error-rate", "0.25"]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "edge_agent.sync.simulator.command", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=Path(__file__).parents[2],
+        sys.executable, "-m", "edge_agent", "upstream-sim", *args,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=Path(__file__).parents[2],
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
@@ -412,5 +415,10 @@ async def test_the_command_serves_the_app_with_its_options(tmp_path: Path) -> No
         assert (tmp_path / "sim" / "upstream.db").is_file()
         assert (tmp_path / "sim" / "bundles").is_dir()
     finally:
-        process.terminate()
-        await process.wait()
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=10)
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert f"listening on http://127.0.0.1:{port}" in log
+    assert "Traceback" not in log

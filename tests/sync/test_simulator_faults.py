@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from edge_agent.clock import ManualClock
-from edge_agent.sync.simulator import FaultConfig
+from edge_agent.upstream_sim import FaultConfig
 from tests.sync.conftest import MakeSim
 
 

@@ -1,19 +1,50 @@
-"""``upstream-sim``: run the reference upstream on a port.
+"""``edge-agent upstream-sim``: run the reference upstream on a port (also
+``python -m edge_agent.upstream_sim.command``, which the subprocess tests and benches use).
 
-Until the ``edge-agent`` group registers it: ``python -m edge_agent.sync.simulator.command --data DIR``.
+Served as the agent serves (``agent/server.py``): an ``AppRunner`` and a ``TCPSite`` on the running loop,
+"listening on …" logged only once the socket is bound, and SIGTERM or SIGINT stopping it gracefully
+(requests in flight finish, the received-items file is closed), exit status 0.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from pathlib import Path
 
 import click
 from aiohttp import web
 from pydantic import ValidationError
 
-from edge_agent.sync.simulator.app import create_upstream_app
-from edge_agent.sync.simulator.faults import FaultConfig
-from edge_agent.sync.simulator.shared import validation_errors
+from edge_agent.upstream_sim.app import create_upstream_app
+from edge_agent.upstream_sim.faults import FaultConfig
+from edge_agent.upstream_sim.shared import validation_errors
+
+log = logging.getLogger(__name__)
+
+
+async def serve_until_signalled(app: web.Application, host: str, port: int) -> None:
+    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT, then clean up (cleanup contexts run).
+
+    Raises ``click.ClickException`` when the address cannot be bound."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+        log.info("upstream-sim listening on http://%s:%d", host, runner.addresses[0][1])
+        await stop.wait()
+        log.info("upstream-sim stopping")
+    finally:
+        await runner.cleanup()
 
 
 def _latency(value: str | None) -> float | tuple[float, float] | None:
@@ -69,7 +100,9 @@ def upstream_sim(
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "bundles").mkdir(exist_ok=True)
     app = create_upstream_app(data_dir, keys=list(keys) or None, faults=faults, rate=rate)
-    web.run_app(app, host=host, port=port)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve_until_signalled(app, host, port))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from edge_agent.clock import Clock
-from edge_agent.sync.simulator.bundles import BundleDirectory
-from edge_agent.sync.simulator.faults import FaultInjector
-from edge_agent.sync.simulator.ratelimit import ArrivalLimiter
-from edge_agent.sync.simulator.store import ReceivedStore
+from edge_agent.upstream_sim.bundles import BundleDirectory
+from edge_agent.upstream_sim.faults import FaultInjector
+from edge_agent.upstream_sim.ratelimit import ArrivalLimiter
+from edge_agent.upstream_sim.store import ReceivedStore
 
 
 @dataclass(slots=True)

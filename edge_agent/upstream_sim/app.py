@@ -10,12 +10,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from edge_agent.clock import Clock, SystemClock
-from edge_agent.sync.simulator import control, ingest
-from edge_agent.sync.simulator.bundles import BundleDirectory
-from edge_agent.sync.simulator.faults import FaultConfig, FaultInjector, canonical_route
-from edge_agent.sync.simulator.ratelimit import RETRY_AFTER, ArrivalLimiter
-from edge_agent.sync.simulator.shared import SimState, error_response, json_response, sim_key
-from edge_agent.sync.simulator.store import ReceivedStore
+from edge_agent.upstream_sim import control, ingest
+from edge_agent.upstream_sim.bundles import BundleDirectory
+from edge_agent.upstream_sim.faults import FaultConfig, FaultInjector, canonical_route
+from edge_agent.upstream_sim.ratelimit import RETRY_AFTER, ArrivalLimiter
+from edge_agent.upstream_sim.shared import SimState, error_response, json_response, sim_key
+from edge_agent.upstream_sim.store import ReceivedStore
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 """Largest body read (the agent accepts 1 MiB per call; batches have their own 512 KiB limit)."""

@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from edge_agent.sync.simulator.faults import canonical_route
-from edge_agent.sync.simulator.shared import error_response, json_response, read_json, sim_key
-from edge_agent.sync.simulator.store import Item
+from edge_agent.upstream_sim.faults import canonical_route
+from edge_agent.upstream_sim.shared import error_response, json_response, read_json, sim_key
+from edge_agent.upstream_sim.store import Item
 
 REPLAY_ROUTES = {"/visit": "POST", "/event": "POST", "/user": "POST", "/engagement": "GET"}
 """Canonical replay route → its method."""

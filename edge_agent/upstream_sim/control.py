@@ -10,9 +10,9 @@ import asyncio
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge_agent.sync.simulator.bundles import BundleConflict
-from edge_agent.sync.simulator.faults import FaultConfig
-from edge_agent.sync.simulator.shared import (
+from edge_agent.upstream_sim.bundles import BundleConflict
+from edge_agent.upstream_sim.faults import FaultConfig
+from edge_agent.upstream_sim.shared import (
     error_response,
     json_response,
     read_json,
