@@ -1,8 +1,13 @@
-"""Decisions made by /choose, the sticky variation assignments behind them, and what frequency caps count.
+"""Decisions, the sticky variation assignments behind them, and what frequency caps count.
 
 A decision is keyed by ``(decisionId, campaignId)``; its contents by ``(decisionId, contentId)``, which is
 how an engagement hit (which carries only those two ids) finds its decision. ``impressed_at`` is set by the
 decision's first ``impression``/``visible_impression`` hit and never moved afterwards.
+
+``route`` says which route made it. ``/choose`` allocates a variation and is what frequency caps count.
+``/visit`` and ``/event`` record the campaigns their triggers fire, with no variation (the app's following
+``/choose`` allocates it) and uncounted (caps are checked there, not counted). Both mint the same live
+decision id, so a ``/choose`` in the same second as its trigger takes the trigger's row over.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+CHOOSE = "/choose"  # the route whose decisions allocate a variation and count for frequency caps
 
 
 @dataclass(slots=True, frozen=True)
@@ -23,12 +30,22 @@ class Decision:
     at: float
     control: bool
     content_ids: tuple[str, ...] = ()
+    route: str = CHOOSE
+
+
+# A /choose decision replaces a trigger's row of the same key; nothing else replaces a row.
+_INSERT_DECISION = (
+    "INSERT INTO decisions (decision_id, campaign_id, experience_id, variation_id, uid, ses, at, control, "
+    "route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(decision_id, campaign_id) DO UPDATE SET "
+    "experience_id = excluded.experience_id, variation_id = excluded.variation_id, "
+    "control = excluded.control, route = excluded.route "
+    f"WHERE excluded.route = '{CHOOSE}' AND decisions.route <> '{CHOOSE}'"
+)
 
 
 def record(conn: sqlite3.Connection, decisions: list[Decision]) -> None:
     conn.executemany(
-        "INSERT OR IGNORE INTO decisions (decision_id, campaign_id, experience_id, variation_id, uid, ses, "
-        "at, control) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        _INSERT_DECISION,
         [
             (
                 d.decision_id,
@@ -39,6 +56,7 @@ def record(conn: sqlite3.Connection, decisions: list[Decision]) -> None:
                 d.ses,
                 d.at,
                 int(d.control),
+                d.route,
             )
             for d in decisions
         ],
@@ -47,6 +65,11 @@ def record(conn: sqlite3.Connection, decisions: list[Decision]) -> None:
         "INSERT OR IGNORE INTO decision_contents (decision_id, content_id, campaign_id) VALUES (?, ?, ?)",
         [(d.decision_id, cid, d.campaign_id) for d in decisions for cid in d.content_ids],
     )
+
+
+def prune_triggers(conn: sqlite3.Connection, before: float) -> int:
+    """Forget trigger rows older than ``before``: caps never count them; the page shows recent ones only."""
+    return conn.execute("DELETE FROM decisions WHERE route <> ? AND at < ?", (CHOOSE, before)).rowcount
 
 
 def decision_exists(conn: sqlite3.Connection, decision_id: str) -> bool:
@@ -94,7 +117,7 @@ class CapCounts:
 
 
 def cap_counts(conn: sqlite3.Connection, uid: str, ses: str, day_start: float) -> dict[str, CapCounts]:
-    """campaign id → :class:`CapCounts` for every campaign the profile has decisions of.
+    """campaign id → :class:`CapCounts` for every campaign the profile has ``/choose`` decisions of.
 
     A decision counts for the session it was made in; a decision counts on the day it was made, an
     impression on the day of its first impression hit.
@@ -102,8 +125,8 @@ def cap_counts(conn: sqlite3.Connection, uid: str, ses: str, day_start: float) -
     rows = conn.execute(
         "SELECT campaign_id, COUNT(*), TOTAL(ses = ?1), TOTAL(at >= ?2), COUNT(impressed_at), "
         "TOTAL(impressed_at IS NOT NULL AND ses = ?1), TOTAL(impressed_at >= ?2) "
-        "FROM decisions WHERE uid = ?3 GROUP BY campaign_id",
-        (ses, day_start, uid),
+        "FROM decisions WHERE uid = ?3 AND route = ?4 GROUP BY campaign_id",
+        (ses, day_start, uid, CHOOSE),
     )
     return {row[0]: CapCounts(*(int(n) for n in tuple(row)[1:])) for row in rows}
 
@@ -131,13 +154,13 @@ def assign(conn: sqlite3.Connection, uid: str, experience_id: str, variation_id:
     )
 
 
-def recent(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
-    """The latest decisions, newest first, for the operator page."""
+def recent(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest decisions of every route, newest first, for the operator page."""
     return [
         dict(row)
         for row in conn.execute(
-            "SELECT at, campaign_id, experience_id, variation_id, control, impressed_at FROM decisions "
-            "ORDER BY at DESC LIMIT ?",
+            "SELECT at, route, decision_id, campaign_id, experience_id, variation_id, control, impressed_at "
+            "FROM decisions ORDER BY at DESC LIMIT ?",
             (limit,),
         )
     ]

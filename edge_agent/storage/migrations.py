@@ -203,6 +203,14 @@ def m004_scores(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_decision_route(db: sqlite_utils.Database) -> None:
+    """Which route made a decision: ``/choose`` allocates a variation; ``/visit`` and ``/event`` record the
+    campaigns their triggers fire (no variation yet), so the status page lists every route's decisions."""
+    db.execute("ALTER TABLE decisions ADD COLUMN route TEXT NOT NULL DEFAULT '/choose'")
+    db.execute("CREATE INDEX decisions_at ON decisions(at)")
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply pending migrations on ``conn``; return the names applied."""
     db = sqlite_utils.Database(conn)

@@ -1,4 +1,5 @@
-"""Decisions recorded by ``/choose`` and how engagement hits join them (bundle.md §4, agent-api §5)."""
+"""Decisions recorded by ``/choose``, ``/visit`` and ``/event``, and how engagement hits join them
+(bundle.md §4, agent-api §5)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,21 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from tests.agent.campaign_kit import campaign_ids, choose, engagement_url, hit, payloads, visit
+from edge_agent.clock import ManualClock
+from tests.agent.campaign_kit import (
+    campaign,
+    campaign_ids,
+    choose,
+    engagement_url,
+    event,
+    hit,
+    make_bundle,
+    on_event,
+    pageload,
+    payloads,
+    visit,
+)
+from tests.conftest import MakeClient
 from tests.helpers import SEC, db_rows
 
 
@@ -79,7 +94,42 @@ async def test_a_product_slot_hit_is_not_an_impression_of_the_content(
     assert row["impressed_at"] == 1_790_000_000.0
 
 
-async def test_visit_and_event_make_no_decisions(client: TestClient, tmp_path: Path) -> None:
-    me = (await visit(client, {"uid": "u-visits"}))["user"]
-    assert campaign_ids(await visit(client, me)) == ["cmp_survey01"]
-    assert db_rows(tmp_path / "agent.db", "SELECT * FROM decisions") == []
+async def test_triggers_are_recorded_as_their_routes_decisions_and_a_same_second_choose_takes_them_over(
+    make_client: MakeClient, clock: ManualClock, tmp_path: Path
+) -> None:
+    once = {"perUser": 1, "countOn": "decision"}
+    bundle = make_bundle(
+        [
+            campaign("cmp_hello", triggers=[pageload()], frequency=once, priority=2),
+            campaign("cmp_thanks", triggers=[on_event("purchase-v1")], frequency=once, priority=1),
+        ]
+    )
+    client = await make_client(bundle=bundle)
+    db = tmp_path / "agent.db"
+
+    def rows() -> list[tuple[str, str, str, str]]:
+        sql = "SELECT route, decision_id, campaign_id, variation_id FROM decisions ORDER BY at, campaign_id"
+        return [(r[0], r[1], r[2], r[3]) for r in db_rows(db, sql)]
+
+    me = (await visit(client, {"uid": "u-t"}))["user"]
+    clock.advance(1)
+    assert campaign_ids(await visit(client, me)) == ["cmp_hello"]  # a trigger is checked, never counted
+    buy = {"type": "purchase-v1", "name": "Purchase", "value": 5, "cart": []}
+    assert campaign_ids(await event(client, me, buy)) == ["cmp_thanks"]
+    first, second = f"gf:{SEC}:u-t:1790000000", f"gf:{SEC}:u-t:1790000001"
+    assert rows() == [
+        ("/visit", first, "cmp_hello", ""),
+        ("/visit", second, "cmp_hello", ""),
+        ("/event", second, "cmp_thanks", ""),
+    ]
+    # The app's /choose for the fired campaign, in the trigger's second: the same decision, now allocated.
+    (shown,) = payloads(await choose(client, me, {"campaignId": "cmp_thanks"}))
+    assert shown["decisionId"] == second
+    await hit(client, engagement_url(shown, "impression"))
+    (joined,) = db_rows(db, "SELECT known_decision FROM engagements")
+    assert joined["known_decision"] == 1
+    assert rows()[2] == ("/choose", second, "cmp_thanks", "var_thanks")
+    # A later trigger of the same second leaves the /choose row alone; the /choose decision now counts.
+    assert campaign_ids(await event(client, me, buy)) == []
+    assert rows()[2] == ("/choose", second, "cmp_thanks", "var_thanks")
+    assert campaign_ids(await visit(client, me)) == ["cmp_hello"]

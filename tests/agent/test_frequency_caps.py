@@ -71,7 +71,7 @@ async def test_per_user_impression_cap_counts_only_after_the_impression_hit(
     rows = db_rows(
         tmp_path / "agent.db",
         "SELECT decision_id, impressed_at FROM decisions WHERE uid = 'u1' AND campaign_id = 'cmp_capped' "
-        "ORDER BY at",
+        "AND route = '/choose' ORDER BY at",
     )
     # The hit marked its own decision only; the second decision was never shown.
     assert [(r["decision_id"], r["impressed_at"]) for r in rows] == [

@@ -1,4 +1,5 @@
-"""Retention forgets old history, scores and engagement hits, and keeps decisions and recent rows."""
+"""Retention forgets old history, scores, engagement hits and trigger rows, and keeps /choose decisions and
+recent rows."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from edge_agent.agent.keys import clock_key, sync_jobs_key
 from edge_agent.clock import ManualClock
-from tests.helpers import db_count, envelope
+from tests.helpers import db_count, db_rows, envelope
 
 DAY = 86400
 
@@ -19,16 +20,18 @@ async def test_retention_prunes_old_rows_only(client: TestClient, clock: ManualC
     user = (await (await client.post("/visit", json=envelope())).json())["user"]
     product_view = envelope(user, ctx={"type": "PRODUCT", "data": ["sku-1001"], "location": "app://p"})
     await client.post("/visit", json=product_view)
+    await client.post("/visit", json=envelope(user))  # the demo's third visit fires cmp_survey01
     await client.get(f"/engagement?type=WIMP&decisionId=gf:s:{user['uid']}:1&contentId=c1")
     await client.post("/choose", json=envelope(user, data=[{"group": "home_slider"}]))
-    decisions = db_count(db, "decisions")
-    assert decisions == 2 and db_count(db, "item_scores") == 1
+    chosen = "SELECT COUNT(*) FROM decisions WHERE route = '/choose'"
+    assert db_rows(db, chosen)[0][0] == 2 and db_count(db, "decisions") == 3
+    assert db_count(db, "item_scores") == 1
 
     clock.advance(200 * DAY)  # past retention.history_days (180)
     fresh = (await (await client.post("/visit", json=envelope(user))).json())["user"]
     removed = await client.app[sync_jobs_key].retention()
-    assert removed == {"history": 2, "engagements": 1}
+    assert removed == {"history": 3, "engagements": 1, "triggers": 1}
     assert db_count(db, "history") == 1  # the fresh visit stays
     assert db_count(db, "item_scores") == 0 and db_count(db, "profile_views") == 0
-    assert db_count(db, "decisions") == decisions  # caps and stickiness have no window
+    assert db_rows(db, chosen)[0][0] == 2  # caps and stickiness have no window
     assert fresh["uid"] == user["uid"]

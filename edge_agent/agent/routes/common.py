@@ -7,12 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from edge_agent.agent.bundles import LoadedBundle
-from edge_agent.agent.decide.campaigns import triggered
+from edge_agent.agent.decide.campaigns import decision_id_for, triggered
 from edge_agent.agent.decide.compiled import serves
 from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.keys import bundle_key, services_key
 from edge_agent.agent.services import Services
 from edge_agent.errors import StorageUnavailable
+from edge_agent.storage import decisions
 from edge_agent.storage.tracking import Snapshot
 
 
@@ -41,3 +42,28 @@ def triggered_campaigns(
         return []
     limit = svc.settings.decision.max_campaigns
     return triggered(loaded.compiled, ctx, kind, events=events, caps=svc.caps(snap), limit=limit)
+
+
+async def record_triggered(
+    svc: Services, route: str, sec: str, snap: Snapshot, now: float, campaigns: list[dict[str, Any]]
+) -> None:
+    """Record the campaigns a /visit or /event trigger fired as that route's decisions (committed before
+    the answer): no variation, which the app's /choose allocates, and not counted by frequency caps."""
+    if not campaigns:
+        return
+    uid, ses = snap.identity.uid, snap.identity.ses
+    made = [
+        decisions.Decision(
+            decision_id=decision_id_for(sec, uid, now),
+            campaign_id=c["campaignId"],
+            experience_id=c["experienceId"],
+            variation_id="",
+            uid=uid,
+            ses=ses,
+            at=now,
+            control=False,
+            route=route,
+        )
+        for c in campaigns
+    ]
+    await svc.db.write(lambda conn: decisions.record(conn, made))

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_agent.agent.routes.common import active_bundle, services, triggered_campaigns
+from edge_agent.agent.routes.common import active_bundle, record_triggered, services, triggered_campaigns
 from edge_agent.agent.services import json_response
 from edge_agent.agent.wire import EventRequest
 
@@ -24,4 +24,5 @@ async def event(request: web.Request) -> web.Response:
     snap = await svc.track("event", "/event", raw, req, loaded=loaded, events=events)
     ctx = svc.context(snap, req, loaded)
     campaigns = triggered_campaigns(svc, loaded, ctx, snap, req.sec, "EVENT", events)
+    await record_triggered(svc, "/event", req.sec, snap, ctx.now, campaigns)
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})

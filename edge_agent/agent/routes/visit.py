@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge_agent.agent.routes.common import active_bundle, services, triggered_campaigns
+from edge_agent.agent.routes.common import active_bundle, record_triggered, services, triggered_campaigns
 from edge_agent.agent.services import json_response
 from edge_agent.agent.wire import VisitIn
 
@@ -16,4 +16,5 @@ async def visit(request: web.Request) -> web.Response:
     snap = await svc.track("visit", "/visit", raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
     campaigns = triggered_campaigns(svc, loaded, ctx, snap, req.sec, "PAGELOAD")
+    await record_triggered(svc, "/visit", req.sec, snap, ctx.now, campaigns)
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})
