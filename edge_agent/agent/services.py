@@ -64,15 +64,22 @@ class Services:
 
     # -- input ---------------------------------------------------------------------------------------
 
-    async def read(self, request: web.Request, model: type[M]) -> tuple[dict[str, Any], M]:
+    async def read_body(self, request: web.Request) -> bytes:
+        """The body, refused (413) above ``server.max_body_bytes``."""
         limit = self.settings.server.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"body: larger than {limit} bytes")
         try:
-            body = await request.read()
+            return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise PayloadTooLarge(f"body: larger than {limit} bytes") from None
-        raw = parse_json(body, self.settings.server.max_json_depth)
+
+    async def read_json(self, request: web.Request) -> dict[str, Any]:
+        """The body as a JSON object within ``server.max_json_depth``: how every route reads a body."""
+        return parse_json(await self.read_body(request), self.settings.server.max_json_depth)
+
+    async def read(self, request: web.Request, model: type[M]) -> tuple[dict[str, Any], M]:
+        raw = await self.read_json(request)
         parsed = parse_request(model, raw)
         self.check_section(getattr(parsed, "sec", None))
         return raw, parsed

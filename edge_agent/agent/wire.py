@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from edge_agent.config.settings import DEFAULT_MAX_JSON_DEPTH
 from edge_agent.errors import ParameterError
+from edge_agent.json_depth import depth_problem
 from edge_agent.storage.finite import MAX_AMOUNT
 
 
@@ -224,7 +224,7 @@ def _keep_attribute_nulls(raw: dict[str, Any], cleaned: dict[str, Any]) -> None:
         cleaned.setdefault("user", {})["attributes"] = user["attributes"]
 
 
-def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> dict[str, Any]:
+def parse_json(body: bytes, max_depth: int) -> dict[str, Any]:
     """The body as a JSON object, refused (422) when empty, invalid or nested deeper than ``max_depth``."""
     if not body.strip():
         raise ParameterError("body: empty; expected a JSON object")
@@ -238,31 +238,15 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> dict[str
     return doc
 
 
-# A path in a depth error shows this many steps, each cut to _PATH_KEY_CHARS: enough to name the field.
-_PATH_STEPS = 4
-_PATH_KEY_CHARS = 40
-
-
 def check_depth(doc: Any, max_depth: int) -> None:
-    """Refuse (422, naming the field) a document with containers nested deeper than ``max_depth``.
+    """Refuse (422, naming the field) a body nested deeper than ``max_depth`` (``server.max_json_depth``).
 
-    The root object is level 1. Checked once at parse, for the whole body, so everything read from it —
-    attributes, ``customProps``, the raw body stored for replay — stays within what the walkers, the
-    serializer (orjson refuses more than 255 levels) and the interpreter's stack can hold.
+    Checked once at parse, for the whole body, so everything read from it — attributes, ``customProps``,
+    the raw body stored for replay — stays within what the walkers and the serializer can hold.
     """
-    pending: list[tuple[Any, int, tuple[str, ...]]] = [(doc, 1, ())]
-    while pending:
-        value, depth, path = pending.pop()
-        if depth > max_depth:
-            shown = ".".join(step[:_PATH_KEY_CHARS] for step in path[:_PATH_STEPS])
-            more = "…" if len(path) > _PATH_STEPS else ""
-            raise ParameterError(
-                "Parameter error", errors=[f"{shown}{more}: nested deeper than {max_depth} levels"]
-            )
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(item, dict | list):
-                pending.append((item, depth + 1, (*path, str(key))))
+    problem = depth_problem(doc, max_depth)
+    if problem is not None:
+        raise ParameterError("Parameter error", errors=[problem])
 
 
 def validation_messages(exc: ValidationError) -> list[str]:

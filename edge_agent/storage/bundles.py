@@ -15,6 +15,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge_agent.errors import BundleInvalid
+from edge_agent.json_depth import depth_problem
 from edge_agent.storage.conditions import condition_problems
 from edge_agent.storage.content_rules import variables_problems
 
@@ -282,8 +283,24 @@ def bundle_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
+#: Deepest nesting of objects and arrays a bundle may have (the root is level 1). Room for conditions at
+#: their own limit (``storage/conditions.MAX_DEPTH`` levels, two containers each, under a campaign's
+#: ``experiences``) and for nested content variables; far under what the validators, the condition
+#: compiler and the serializer (255) can hold.
+BUNDLE_MAX_DEPTH = 100
+
+
+def bundle_depth_problem(doc: Any) -> str | None:
+    """Why a bundle document (or an upstream delta) nests too deep to read safely; None if it does not."""
+    return depth_problem(doc, BUNDLE_MAX_DEPTH)
+
+
 def parse_bundle(raw: bytes | str | dict[str, Any]) -> tuple[Bundle, dict[str, Any]]:
-    """Validate a bundle; return the model and the raw document. Raise BundleInvalid listing every error."""
+    """Validate a bundle; return the model and the raw document. Raise BundleInvalid listing every error.
+
+    Every bundle enters here (a file, ``POST /admin/bundle``, the upstream, SQLite): the depth is checked
+    before anything walks the document.
+    """
     if isinstance(raw, bytes | str):
         if not raw.strip():
             raise BundleInvalid("empty bundle", errors=["bundle: empty document"])
@@ -295,6 +312,9 @@ def parse_bundle(raw: bytes | str | dict[str, Any]) -> tuple[Bundle, dict[str, A
         doc = raw
     if not isinstance(doc, dict):
         raise BundleInvalid("not an object", errors=["bundle: must be a JSON object"])
+    problem = bundle_depth_problem(doc)
+    if problem is not None:
+        raise BundleInvalid("bundle rejected: nested too deep", errors=[problem])
     try:
         return Bundle.model_validate(doc), doc
     except ValidationError as exc:

@@ -36,6 +36,7 @@ from edge_agent.clock import Clock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import BundleInvalid
 from edge_agent.storage.bundles import (
+    bundle_depth_problem,
     load_stored_bundle,
     parse_bundle,
     stored_bundle_head,
@@ -230,6 +231,9 @@ def _decode(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"bundle: not valid JSON: {exc}"
     if not isinstance(doc, dict):
         return None, "bundle: the answer is not a JSON object"
+    depth = bundle_depth_problem(doc)  # before the delta is copied and merged: parse_bundle comes later
+    if depth is not None:
+        return None, depth
     if not isinstance(doc.get("version"), str) or not doc["version"]:
         return None, "version: missing from the answer (empty or invalid bundle)"
     return copy.copy(doc), None

@@ -134,6 +134,12 @@ async def test_the_depth_limit_is_a_setting(make_client: Any) -> None:
     assert_envelope(await response.json(), 422, "nested deeper than 8 levels")
     response = await post(client, "/visit", body_for("/visit", "deep-5", extra=nested(6)))
     assert response.status == 200
+    # The operator routes read their bodies with the same setting.
+    for path in ("/admin/queue/purge", "/admin/queue/retry"):
+        response = await post(client, path, {"state": "dead", "all": True, "extra": nested(8)})
+        assert_envelope(await response.json(), 422, "extra.0.0.0.0.0.0.0: nested deeper than 8 levels")
+    response = await post(client, "/admin/queue/purge", {"state": "dead", "extra": nested(6)})
+    assert response.status == 200
 
 
 # --- numbers ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 
 from edge_agent.agent import wire
+from edge_agent.config.settings import DEFAULT_MAX_JSON_DEPTH
 from edge_agent.errors import ParameterError
 from edge_agent.storage.finite import MAX_AMOUNT
 
@@ -172,7 +173,7 @@ def test_models_raise_only_validation_errors(model: type[BaseModel], data: st.Da
     drawn = data.draw(bodies(model).filter(lambda body: isinstance(body, dict)))
     # Through JSON text and the agent's own parser, as a body arrives (orjson reads ints past 64 bits as
     # floats, for one).
-    doc = wire.parse_json(json.dumps(drawn).encode())
+    doc = wire.parse_json(json.dumps(drawn).encode(), DEFAULT_MAX_JSON_DEPTH)
     try:
         parsed = wire.parse_request(model, doc)
     except ParameterError as exc:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge_agent.agent.keys import bundle_key, clock_key, db_key
+from edge_agent.agent.keys import bundle_key, clock_key, db_key, services_key
 from edge_agent.agent.services import json_response
 
 
 async def bundle_load(request: web.Request) -> web.Response:
     app = request.app
-    loaded = await app[bundle_key].install(
-        app[db_key], await request.read(), source="admin", clock=app[clock_key]
-    )
+    body = await app[services_key].read_body(request)
+    loaded = await app[bundle_key].install(app[db_key], body, source="admin", clock=app[clock_key])
     return json_response({"ok": True, "version": loaded.version})

@@ -11,9 +11,8 @@ from typing import Any, get_args
 
 from aiohttp import web
 
-from edge_agent.agent.keys import clock_key, db_key, sync_jobs_key
+from edge_agent.agent.keys import clock_key, db_key, services_key, sync_jobs_key
 from edge_agent.agent.services import json_response
-from edge_agent.agent.wire import parse_json
 from edge_agent.errors import ParameterError
 from edge_agent.storage import outbox_admin
 from edge_agent.storage.outbox import queue_summary
@@ -54,7 +53,7 @@ async def queue(request: web.Request) -> web.Response:
 
 
 async def queue_retry(request: web.Request) -> web.Response:
-    body = parse_json(await request.read())
+    body = await request.app[services_key].read_json(request)
     ids = _ids(body)
     if ids is None and body.get("all") is not True:
         raise ParameterError('body: give "ids": [...] or "all": true')
@@ -64,7 +63,7 @@ async def queue_retry(request: web.Request) -> web.Response:
 
 
 async def queue_purge(request: web.Request) -> web.Response:
-    body = parse_json(await request.read())
+    body = await request.app[services_key].read_json(request)
     state, ids = _state(body.get("state")), _ids(body)
     if state is None and ids is None:
         raise ParameterError('body: give "state" and/or "ids"')
