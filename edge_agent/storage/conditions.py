@@ -2,8 +2,8 @@
 
 This module only says whether a condition is well formed; ``agent/decide/conditions.py`` compiles validated
 conditions into predicates. It lives in ``storage`` so the pull job can reject a bad bundle without importing
-the agent, and it is the single source of truth for the grammar: the compiler reuses its tables and
-:func:`condition_issues`.
+the agent. The operators and their operand rules are the registry in ``condition_operators.py``, the paths the
+table in ``condition_paths.py``; this module reads both, and the compiler reuses :func:`condition_issues`.
 
 Grammar::
 
@@ -27,43 +27,19 @@ Decisions where bundle.md is silent:
   key (the maps are flat and keys may contain dots). ``event.<f>`` and ``item.<f>`` are nested field paths.
 - Where ``event.*``/``item.*`` appear is not checked here (they are simply missing outside EVENT triggers,
   ``count.where`` and strategy filters), nor whether a ``segment`` id exists: that needs the whole bundle.
-- ``count`` compares a number, so its ``op`` is one of ``eq ne gt gte lt lte between``; a ``count`` inside a
-  ``count.where`` is rejected (it would rescan the history once per entry).
+- ``count`` compares a number, so its ``op`` is an operator with a ``count_check`` (``eq ne gt gte lt lte
+  between``) and its ``value`` numeric; a ``count`` inside a ``count.where`` is rejected (it would rescan
+  the history once per entry).
 - Nesting deeper than :data:`MAX_DEPTH` is rejected so neither validation nor compilation can overflow the
   stack.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, TypeGuard
+from typing import Any
 
-OPERATORS = frozenset(
-    {
-        "eq", "ne", "in", "nin", "contains", "not_contains", "starts_with", "ends_with", "matches",
-        "gt", "gte", "lt", "lte", "between", "exists", "not_exists", "is_empty",
-    }
-)  # fmt: skip
-UNARY_OPERATORS = frozenset({"exists", "not_exists", "is_empty"})
-COUNT_OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "between"})
-
-FIXED_PATHS = frozenset(
-    {
-        "user.custom", "user.isNew", "user.segments",
-        "ctx.type", "ctx.data", "ctx.location", "ctx.lng", "ctx.referrer", "ctx.pageNumber",
-        "device.type", "device.os", "device.browser", "device.tracking", "device.permission",
-        "traffic.source",
-        "session.pageviews", "session.events", "session.ageSeconds",
-        "profile.visits", "profile.daysSinceFirstSeen", "profile.daysSinceLastPurchase",
-        "profile.purchaseValue",
-        "cart.value", "cart.items",
-        "time.hour", "time.weekday",
-    }
-)  # fmt: skip
-#: Prefixes followed by exactly one map key (the rest of the path, dots included).
-KEYED_PREFIXES = ("user.attributes.", "ctx.utm.", "ctx.attributes.")
-#: Roots followed by a nested field path (``event.customProps.rating``).
-NESTED_ROOTS = ("event", "item")
+from edge_agent.storage.condition_operators import OPERATORS, is_number
+from edge_agent.storage.condition_paths import resolve
 
 KINDS = ("all", "any", "not", "attr", "segment", "count")
 _KIND_KEYS: dict[str, frozenset[str]] = {
@@ -76,7 +52,6 @@ _KIND_KEYS: dict[str, frozenset[str]] = {
 }
 _GRAMMAR_KEYS = frozenset().union(*_KIND_KEYS.values())
 
-MAX_PATTERN_LENGTH = 256
 MAX_DEPTH = 32
 
 Issue = tuple[str, str]  # (sub-path, message); "" is the condition itself
@@ -109,68 +84,7 @@ def path_problem(path: Any) -> str | None:
     """Why ``path`` is not a valid ``attr`` path, or None when it is."""
     if not isinstance(path, str):
         return "must be a string"
-    if path in FIXED_PATHS:
-        return None
-    for prefix in KEYED_PREFIXES:
-        if path.startswith(prefix) and len(path) > len(prefix):
-            return None
-    root, _, rest = path.partition(".")
-    if root in NESTED_ROOTS and rest and all(rest.split(".")):
-        return None
-    return f"unknown path {path!r}"
-
-
-def value_problem(op: str, node: dict[str, Any]) -> str | None:
-    """Why ``node["value"]`` does not suit the (known) operator ``op``, or None when it does."""
-    value = node.get("value")
-    if op in UNARY_OPERATORS:
-        return None if value is None else f"not allowed with {op!r}"
-    if value is None:
-        return "required"
-    if op in ("eq", "ne"):
-        return None
-    if op in ("in", "nin"):
-        return None if isinstance(value, list) else "must be a list"
-    if op in ("contains", "not_contains"):
-        return None if isinstance(value, str | int | float) else "must be a string, number or boolean"
-    if op in ("starts_with", "ends_with"):
-        return None if isinstance(value, str) else "must be a string"
-    if op == "matches":
-        return pattern_problem(value)
-    if op in ("gt", "gte", "lt", "lte"):
-        return None if _is_number(value) or isinstance(value, str) else "must be a number or a string"
-    if op == "between":
-        return _between_problem(value)
-    raise AssertionError(f"operator {op!r} has no value rule")  # OPERATORS and this function disagree
-
-
-def pattern_problem(pattern: Any) -> str | None:
-    """Why ``pattern`` is not an acceptable ``matches`` pattern, or None when it is."""
-    if not isinstance(pattern, str):
-        return "must be a string"
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        return f"pattern longer than {MAX_PATTERN_LENGTH} characters"
-    try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        return f"invalid regular expression: {exc}"
-    return None
-
-
-def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _between_problem(value: Any) -> str | None:
-    if not (isinstance(value, list) and len(value) == 2):
-        return "must be [lo, hi]"
-    lo, hi = value
-    inverted = "lo must not be greater than hi"
-    if _is_number(lo) and _is_number(hi):
-        return inverted if lo > hi else None
-    if isinstance(lo, str) and isinstance(hi, str):
-        return inverted if lo > hi else None
-    return "must be [lo, hi] of two numbers or two strings"
+    return None if resolve(path) is not None else f"unknown path {path!r}"
 
 
 def _join(loc: str, sub: str) -> str:
@@ -210,22 +124,22 @@ def _check(node: Any, loc: str, depth: int, in_where: bool, issues: list[Issue])
     elif kind == "attr":
         if (problem := path_problem(node["attr"])) is not None:
             issues.append((_join(loc, "attr"), problem))
-        _check_op(node, loc, OPERATORS, issues)
+        _check_op(node, loc, False, issues)
     else:
         _check_count(node, loc, depth, in_where, issues)
 
 
-def _check_op(node: dict[str, Any], loc: str, allowed: frozenset[str], issues: list[Issue]) -> None:
-    op = node.get("op")
-    if op is None:
+def _check_op(node: dict[str, Any], loc: str, counted: bool, issues: list[Issue]) -> None:
+    name = node.get("op")
+    if name is None:
         issues.append((_join(loc, "op"), "required"))
-    elif not isinstance(op, str):
+    elif not isinstance(name, str):
         issues.append((_join(loc, "op"), "must be a string"))
-    elif op not in OPERATORS:
-        issues.append((_join(loc, "op"), f"unknown operator {op!r}"))
-    elif op not in allowed:
-        issues.append((_join(loc, "op"), f"{op!r} cannot compare a count"))
-    elif (problem := value_problem(op, node)) is not None:
+    elif (op := OPERATORS.get(name)) is None:
+        issues.append((_join(loc, "op"), f"unknown operator {name!r}"))
+    elif counted and op.count_check is None:
+        issues.append((_join(loc, "op"), f"{name!r} cannot compare a count"))
+    elif (problem := op.operand_problem(node.get("value"), counted=counted)) is not None:
         issues.append((_join(loc, "value"), problem))
 
 
@@ -240,14 +154,8 @@ def _check_count(node: dict[str, Any], loc: str, depth: int, in_where: bool, iss
         if not (isinstance(event, str) and event):
             issues.append((_join(spec_loc, "event"), "must be a non-empty event type (or 'visit')"))
         days = spec.get("withinDays")
-        if not (_is_number(days) and days > 0):
+        if not (is_number(days) and days > 0):
             issues.append((_join(spec_loc, "withinDays"), "must be a positive number"))
         if spec.get("where") is not None:
             _check(spec["where"], _join(spec_loc, "where"), depth + 1, True, issues)
-    _check_op(node, loc, COUNT_OPERATORS, issues)
-    op = node.get("op")
-    if op in COUNT_OPERATORS and value_problem(op, node) is None:
-        numbers = node["value"] if op == "between" else [node["value"]]
-        if not all(_is_number(number) for number in numbers):
-            message = "must be [lo, hi] of two numbers" if op == "between" else "must be a number"
-            issues.append((_join(loc, "value"), message))
+    _check_op(node, loc, True, issues)

@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.storage.conditions import (
-    FIXED_PATHS,
-    MAX_DEPTH,
-    OPERATORS,
-    UNARY_OPERATORS,
-    condition_issues,
-    condition_problems,
-    path_problem,
-    value_problem,
-)
+from edge_agent.storage.condition_operators import OPERATORS
+from edge_agent.storage.condition_paths import FIXED_PATHS
+from edge_agent.storage.conditions import MAX_DEPTH, condition_issues, condition_problems, path_problem
 
 
 def attr(path: str, op: str = "eq", value: Any = "x") -> dict[str, Any]:
@@ -178,11 +171,14 @@ def test_issues_are_relative_pairs() -> None:
     assert condition_issues(None) == [("", "must be a condition object")]
 
 
+UNARY = {"exists", "not_exists", "is_empty"}
+
+
 @pytest.mark.parametrize("op", sorted(OPERATORS))
 def test_every_operator_has_a_value_rule(op: str) -> None:
     # A missing value is only right for the unary operators; every other one must ask for it.
-    problem = value_problem(op, {})
-    assert (problem is None) == (op in UNARY_OPERATORS)
+    problem = condition_problems({"attr": "ctx.type", "op": op})
+    assert problem == ([] if op in UNARY else ["value: required"])
 
 
 def test_demo_bundle_conditions_are_valid(demo_bundle: dict[str, Any]) -> None:

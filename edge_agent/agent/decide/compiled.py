@@ -142,19 +142,27 @@ def _ranked(campaigns: list[CompiledCampaign]) -> tuple[CompiledCampaign, ...]:
     return tuple(sorted(campaigns, key=lambda c: (-c.priority, c.order)))
 
 
-def _count_windows(node: Any, into: dict[str, float]) -> dict[str, float]:
-    """event type → the longest ``withinDays`` any ``count`` condition asks of it."""
-    if isinstance(node, dict):
+def _count_windows(condition: Any, into: dict[str, float]) -> dict[str, float]:
+    """event type → the longest ``withinDays`` any ``count`` condition asks of it.
+
+    Walks the condition's grammar (``all``/``any``/``not``/``count.where``) with a stack, not recursion.
+    """
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for kind in ("all", "any"):
+            if isinstance(node.get(kind), list):
+                stack.extend(node[kind])
+        stack.append(node.get("not"))
         count = node.get("count")
-        if isinstance(count, dict) and isinstance(count.get("event"), str):
-            days = count.get("withinDays")
-            days = float(days) if isinstance(days, int | float) else 0.0
-            into[count["event"]] = max(into.get(count["event"], 0.0), days)
-        for value in node.values():
-            _count_windows(value, into)
-    elif isinstance(node, list):
-        for value in node:
-            _count_windows(value, into)
+        if isinstance(count, dict):
+            if isinstance(count.get("event"), str):
+                days = count.get("withinDays")
+                days = float(days) if isinstance(days, int | float) else 0.0
+                into[count["event"]] = max(into.get(count["event"], 0.0), days)
+            stack.append(count.get("where"))
     return into
 
 

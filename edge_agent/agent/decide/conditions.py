@@ -1,10 +1,11 @@
 """Compiles bundle conditions (bundle.md §2) into plain predicates over an :class:`EvalContext`.
 
-Each condition is compiled once per bundle version: paths become accessor closures, operator values are
-specialised and regexes compiled up front (``operators.py``), so evaluating a request walks closures and never
-re-reads the JSON. Structure is checked by ``storage.conditions`` — the same tables and rules the pull job
-uses — and :func:`compile_condition` raises :class:`ConditionError` instead of crashing on anything that
-check rejects.
+Each condition is compiled once per bundle version: paths become accessor closures (the path table of
+``storage/condition_paths.py``), operands are specialised and regexes compiled up front (each operator's
+``build`` in ``storage/condition_operators.py``), so evaluating a request walks closures and never re-reads
+the JSON. Structure is checked by ``storage.conditions`` — the same registry and rules the pull job uses —
+and :func:`compile_condition` raises :class:`ConditionError` instead of crashing on anything that check
+rejects. Validation caps nesting (``MAX_DEPTH``), so the recursion here is bounded.
 
 At evaluation time a predicate never raises: odd data (a list where a string was expected, a non-dict ``ctx``)
 is a type mismatch and therefore false (true for ``ne``/``nin``, which negate). As a last line of defence a
@@ -17,12 +18,13 @@ import dataclasses
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from edge_agent.agent.decide.context import EvalContext
-from edge_agent.agent.decide.operators import Test, build_test
-from edge_agent.storage.conditions import FIXED_PATHS, KEYED_PREFIXES, condition_issues, kind_of
+from edge_agent.storage.condition_operators import OPERATORS, Test
+from edge_agent.storage.condition_paths import resolve
+from edge_agent.storage.conditions import condition_issues, kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +88,11 @@ def _compile(node: dict[str, Any], loc: str) -> Predicate:
 
 
 def _test(node: dict[str, Any], loc: str) -> tuple[Test, bool]:
+    op = OPERATORS.get(node.get("op", ""))
+    if op is None:
+        raise ConditionError(_join(loc, "op"), f"unknown operator {node.get('op')!r}")
     try:
-        return build_test(node.get("op", ""), node.get("value"))
+        return op.test(node.get("value"))
     except (ValueError, TypeError, IndexError, re.error) as exc:
         raise ConditionError(_join(loc, "op"), str(exc)) from exc
 
@@ -111,7 +116,7 @@ def _segment(segment_id: str, loc: str) -> Predicate:
         try:
             if context.segments is not None:
                 return bool(context.segments(segment_id))
-            listed = _segment_list(context)
+            listed = _user_segments(context)
             return listed is not None and segment_id in listed
         except Exception:
             logger.warning("segment condition %s failed; treated as false", loc or "(root)")
@@ -156,73 +161,16 @@ def _count(node: dict[str, Any], loc: str) -> Predicate:
 # --- paths -------------------------------------------------------------------------------------------------
 
 
-def _get(mapping: Any, key: str) -> Any:
-    return mapping.get(key) if isinstance(mapping, dict) else None
-
-
-def _dig(value: Any, parts: tuple[str, ...]) -> Any:
-    """Follow a nested field path; a decimal part indexes a list (``event.items.0.productId``)."""
-    for part in parts:
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdecimal() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-        if value is None:
-            return None
-    return value
-
-
-def _segment_list(context: EvalContext) -> list[str] | None:
-    segments = context.segment_list
-    if callable(segments):  # computed on first use (a per-request cache)
-        segments = segments()
-    # Operators treat only lists as lists; a str is a Sequence too but not a list of ids.
-    return list(segments) if isinstance(segments, list | tuple) else None
-
-
-def _local_time(context: EvalContext) -> datetime | None:
-    return context.local_time if isinstance(context.local_time, datetime) else None
-
-
-_SECTIONS: dict[str, Accessor] = {
-    "user": lambda context: context.user,
-    "ctx": lambda context: context.ctx,
-    "device": lambda context: context.device,
-    "session": lambda context: context.session,
-    "profile": lambda context: context.profile,
-    "cart": lambda context: context.cart,
-}
-_SPECIAL: dict[str, Accessor] = {
-    "user.segments": _segment_list,
-    "traffic.source": lambda context: context.traffic_source,
-    "time.hour": lambda context: (t := _local_time(context)) and t.hour,
-    "time.weekday": lambda context: (t := _local_time(context)) and t.isoweekday(),
-}
-
-
 def accessor(path: str, loc: str = "attr") -> Accessor:
     """The accessor of a valid ``attr`` path; it returns None when the value is missing.
 
     Raises :class:`ConditionError` (at ``loc``) for a path outside the grammar.
     """
-    if path in _SPECIAL:
-        return _SPECIAL[path]
-    if path in FIXED_PATHS:
-        section, field = path.split(".")
-        of_section = _SECTIONS[section]
-        return lambda context: _get(of_section(context), field)
-    for prefix in KEYED_PREFIXES:
-        if path.startswith(prefix) and len(path) > len(prefix):
-            key = path[len(prefix) :]
-            section, mapping = prefix.split(".")[:2]
-            of_section = _SECTIONS[section]
-            return lambda context: _get(_get(of_section(context), mapping), key)
-    root, _, rest = path.partition(".")
-    parts = tuple(rest.split("."))
-    if root == "event" and rest and all(parts):
-        return lambda context: _dig(context.event, parts)
-    if root == "item" and rest and all(parts):
-        return lambda context: _dig(context.item, parts)
-    raise ConditionError(loc, f"unknown path {path!r}")
+    found = resolve(path)
+    if found is None:
+        raise ConditionError(loc, f"unknown path {path!r}")
+    source, read = attrgetter(found.source), found.read
+    return lambda context: read(source(context))
+
+
+_user_segments = accessor("user.segments")  # what a segment condition reads without a membership test

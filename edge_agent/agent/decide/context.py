@@ -1,8 +1,9 @@
 """What a compiled condition is evaluated against (bundle.md §2).
 
 The request handlers build one :class:`EvalContext` per request from the profile, the session and the request;
-compiled predicates only read it. Missing keys and ``None`` values mean "missing" everywhere, so a builder may
-leave out whatever it does not know.
+compiled predicates only read it. Its sections are typed by the declarations the path table is made of
+(``storage/condition_paths.py``), so the builder and the validator agree on every key. Missing keys and
+``None`` values mean "missing" everywhere, so a builder may leave out whatever it does not know.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from edge_agent.storage.condition_paths import CartFacts, DeviceFacts, ProfileFacts, SessionFacts, UserFacts
 
 
 @dataclass(slots=True)
@@ -68,13 +71,13 @@ class EvalContext:
 
     now: float  # unix seconds
     local_time: datetime  # aware, in the agent's time zone (time.hour, ISO time.weekday)
-    user: dict[str, Any]  # {"uid", "custom", "attributes": {str: str}, "isNew": bool}
-    ctx: dict[str, Any]  # the request's ctx: type, data, location, lng, referrer, pageNumber, utm, attributes
-    device: dict[str, Any]  # {"type", "os", "browser", "tracking", "permission"}
+    user: UserFacts
+    ctx: dict[str, Any]  # the request's ctx as the wire parsed it; the keys conditions read: CtxFacts
+    device: DeviceFacts
     traffic_source: str | None
-    session: dict[str, Any]  # {"pageviews", "events", "ageSeconds"}
-    profile: dict[str, Any]  # {"visits", "daysSinceFirstSeen", "daysSinceLastPurchase", "purchaseValue"}
-    cart: dict[str, Any]  # {"value", "items"}
+    session: SessionFacts
+    profile: ProfileFacts
+    cart: CartFacts
     history: Sequence[HistoryEntry] = ()  # the profile's history, any order
     event: dict[str, Any] | None = None  # inside EVENT triggers and count.where (for event entries)
     item: dict[str, Any] | None = None  # inside strategy filters

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from ua_parser import Device, parse, parse_device
 
+from edge_agent.storage.condition_paths import DeviceFacts
+
 # Real user agents are well under this; longer strings are cut so one odd client cannot make regex matching
 # (or the cache) expensive.
 MAX_UA_LENGTH = 1024
@@ -50,7 +52,7 @@ _APP_UA = re.compile(
 )
 
 
-def device_info(ua: str | None) -> dict[str, str | None]:
+def device_info(ua: str | None) -> DeviceFacts:
     """``{"brand", "type", "browser", "os"}`` for a user agent; each call returns a fresh dict.
 
     ``type`` is always one of ``mobile``/``tablet``/``desktop``/``other`` (bots, TVs, consoles, unknown

@@ -13,6 +13,7 @@ from typing import Any
 
 from edge_agent.agent.decide.campaigns import CapCheck
 from edge_agent.agent.decide.compiled import CompiledCampaign
+from edge_agent.storage.condition_paths import CartFacts, ProfileFacts
 from edge_agent.storage.decisions import CapCounts
 from edge_agent.storage.finite import total
 from edge_agent.storage.profile_state import ProfileState, decayed
@@ -28,15 +29,15 @@ def _plain(number: float) -> int | float:
     return int(number) if float(number).is_integer() else number
 
 
-def profile_facts(state: ProfileState, now: float) -> dict[str, Any]:
+def profile_facts(state: ProfileState, now: float) -> ProfileFacts:
     """``daysSinceLastPurchase`` (whole days; missing when the profile never bought) and ``purchaseValue``."""
-    facts: dict[str, Any] = {"purchaseValue": _plain(state.purchase_value)}
+    facts: ProfileFacts = {"purchaseValue": _plain(state.purchase_value)}
     if state.last_purchase_at is not None:
         facts["daysSinceLastPurchase"] = math.floor(max(0.0, now - state.last_purchase_at) / _DAY_S)
     return facts
 
 
-def cart_facts(state: ProfileState) -> dict[str, Any]:
+def cart_facts(state: ProfileState) -> CartFacts:
     """``value`` (sum of quantity × itemPrice) and ``items`` (sum of quantities); an empty cart is 0/0."""
     return {"value": _plain(round(state.cart_value, 6)), "items": _plain(state.cart_items)}
 

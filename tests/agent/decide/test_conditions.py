@@ -10,7 +10,8 @@ import pytest
 
 from edge_agent.agent.decide.conditions import compile_condition
 from edge_agent.agent.decide.context import EvalContext
-from edge_agent.storage.conditions import FIXED_PATHS, KEYED_PREFIXES, NESTED_ROOTS, OPERATORS
+from edge_agent.storage.condition_operators import OPERATORS
+from edge_agent.storage.condition_paths import FIXED_PATHS, KEYED_PREFIXES, NESTED_ROOTS
 from tests.agent.decide.builders import LOCAL, NOW, context
 
 MISSING = object()  # "leave the key out"
