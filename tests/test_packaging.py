@@ -188,3 +188,13 @@ def test_the_wheel_installs_in_a_fresh_venv_and_serves(tmp_path: Path) -> None:
     assert returncode == 0, log_text
     assert "Traceback" not in log_text, log_text
     assert (data / "agent.db").is_file()
+
+    # scripts/serve and scripts/test install the checkout editable: that prints nothing either.
+    editable = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--no-deps", "-e", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert editable.returncode == 0, editable.stderr
+    assert not warnings_in(editable.stdout + editable.stderr), warnings_in(editable.stdout + editable.stderr)
