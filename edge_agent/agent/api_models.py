@@ -71,8 +71,11 @@ class StorageIncident(Answer):
 
 class StorageStatus(Answer):
     path: str
-    state: Literal["ok", "degraded"] = Field(description="degraded while writes fail; /readyz answers 503")
-    reason: str | None = Field(description="SQLite's reason while degraded")
+    state: Literal["ok", "degraded", "unavailable"] = Field(
+        description="degraded while writes fail, unavailable while the database is not open; "
+        "/readyz answers 503 for both"
+    )
+    reason: str | None = Field(description="SQLite's reason while degraded or unavailable")
     since: float
     incidents: list[StorageIncident]
     size_bytes: int = Field(alias="sizeBytes")

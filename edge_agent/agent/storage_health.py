@@ -89,7 +89,17 @@ async def load_bundle(app: web.Application) -> None:
 
 
 async def storage_section(app: web.Application) -> dict[str, Any]:
-    """``/status`` ``storage``: health and the moves not yet acknowledged."""
+    """``/status`` ``storage``: health and the moves not yet acknowledged.
+
+    ``state`` is ``unavailable`` while the database is not open (``reason`` says why, as ``/readyz``
+    does); the incidents live in the database, so they are unknown (empty) until it opens.
+    """
     db = app[db_key]
-    incidents = await db.read(recovery.open_incidents)
-    return {"path": str(db.path), **db.health.as_dict(), "incidents": incidents}
+    section = {"path": str(db.path), **db.health.as_dict(), "incidents": []}
+    if not db.is_open:
+        return section | {"state": "unavailable", "reason": db.health.reason or "not open"}
+    try:
+        section["incidents"] = await db.read(recovery.open_incidents)
+    except StorageUnavailable as exc:
+        return section | {"state": "unavailable", "reason": str(exc)}
+    return section

@@ -167,6 +167,13 @@ async def test_a_database_that_does_not_open_is_503_not_an_exit_and_is_tried_aga
     assert any("storage: not open" in e and str(db_path) in e for e in (await ready.json())["errors"])
     visit = await client.post("/visit", json=envelope())
     assert visit.status == 503 and "Retry-After" in visit.headers
+    # The operator's view says what is wrong instead of a bare 503.
+    status = await client.get("/status")
+    assert status.status == 200, await status.text()
+    body = await status.json()
+    assert body["storage"]["state"] == "unavailable" and str(db_path) in body["storage"]["reason"]
+    assert body["queue"]["pending"] is None and body["bundle"] is None
+    assert (await client.get("/metrics")).status == 200
 
     db_path.rmdir()  # the operator fixes it; the agent opens it by itself
     deadline = time.monotonic() + 10
@@ -174,6 +181,8 @@ async def test_a_database_that_does_not_open_is_503_not_an_exit_and_is_tried_aga
         assert time.monotonic() < deadline, "never opened"
         await asyncio.sleep(0.1)
     assert (await client.post("/visit", json=envelope())).status == 200
+    storage = (await (await client.get("/status")).json())["storage"]
+    assert storage["state"] == "ok" and storage["reason"] is None
 
 
 async def test_the_daemon_on_a_corrupt_file_serves_instead_of_exiting(tmp_path: Path) -> None:

@@ -21,7 +21,11 @@ from edge_agent.agent.keys import (
 from edge_agent.agent.services import json_response
 from edge_agent.agent.storage_health import storage_section
 from edge_agent.agent.sync_wiring import describe_upstream
+from edge_agent.errors import StorageUnavailable
 from edge_agent.storage.outbox import queue_summary
+
+# The queue figures when the database cannot be read: unknown (null), not zero.
+UNKNOWN_QUEUE = ("pending", "oldestPendingAgeSeconds", "dead", "delivered", "bytes")
 
 
 def sync_section(app: web.Application) -> dict[str, Any]:
@@ -37,7 +41,10 @@ async def collect_status(app: web.Application) -> dict[str, Any]:
     db = app[db_key]
     now = app[clock_key].now()
     # File sizes are os.stat calls: taken on the reader thread with the queue figures.
-    queue, sizes = await db.read(lambda conn: (queue_summary(conn, now), db.file_sizes()))
+    try:
+        queue, sizes = await db.read(lambda conn: (queue_summary(conn, now), db.file_sizes()))
+    except StorageUnavailable:  # not open (yet): the rest still says what is wrong; /readyz is 503
+        queue, sizes = dict.fromkeys(UNKNOWN_QUEUE), await asyncio.to_thread(db.file_sizes)
     loaded = app[bundle_key].current
     status: dict[str, Any] = {
         "version": __version__,
