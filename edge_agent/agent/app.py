@@ -32,6 +32,7 @@ from edge_agent.agent.keys import (
     sync_jobs_key,
     sync_state_key,
 )
+from edge_agent.agent.maintenance import add_maintenance
 from edge_agent.agent.metrics import Metrics
 from edge_agent.agent.middleware import auth_middleware, errors_middleware, route_middleware
 from edge_agent.agent.observe import observe_middleware
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[started_at_key] = time.monotonic()
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_bundle_ctx)
+    add_maintenance(app)
     if settings.upstream.url is not None:
         app.cleanup_ctx.append(upstream_session_ctx)
     app.cleanup_ctx.append(scheduler_ctx)

@@ -46,7 +46,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from edge_agent.clock import Clock
 from edge_agent.config.settings import Settings
-from edge_agent.storage import retention
 from edge_agent.storage.database import Database
 from edge_agent.sync.client import UpstreamClient
 from edge_agent.sync.pacing import Sleep
@@ -57,8 +56,6 @@ from edge_agent.sync.state import SyncState
 from edge_agent.sync.watch import BundleFileWatch, WatchOutcome
 
 log = logging.getLogger(__name__)
-
-RETENTION_INTERVAL_S = 3600.0  # history pruning is cheap with the (uid, at) and (type, at) indexes
 
 STOP_TIMEOUT_S = 5.0
 """How long shutdown waits for cancelled job bodies to unwind."""
@@ -246,14 +243,6 @@ class SyncJobs:
         run.__name__ = run.__qualname__ = f"sync_job_{name}"
         return run
 
-    async def retention(self) -> dict[str, int]:
-        """Forget history, scores and engagement hits older than ``retention.history_days``."""
-        now, days = self.clock.now(), self.settings.retention.history_days
-        removed = await self.db.write(lambda conn: retention.prune(conn, now, days))
-        if any(removed.values()):
-            log.info("retention: removed %s", removed)
-        return removed
-
     async def start(self) -> None:
         """Start the scheduler on the running loop (binding offline workers if no session was bound)."""
         if not self._bound:
@@ -275,8 +264,6 @@ class SyncJobs:
         if self.watch is not None:
             scheduler.add_job(self._guarded("bundle-file", self.watch_file), every, id="bundle-file")
         scheduler.add_job(self._guarded("bundle-stored", self.check_stored), every, id="bundle-stored")
-        hourly = IntervalTrigger(seconds=RETENTION_INTERVAL_S, timezone=UTC)
-        scheduler.add_job(self._guarded("retention", self.retention), hourly, id="retention")
         scheduler.start()
         self._scheduler = scheduler
 
