@@ -13,8 +13,10 @@ job                every                                      body
                                                               ``edge-agent sync``)
 =================  =========================================  =============================================
 
-APScheduler 3.x only schedules (``max_instances=1``, ``coalesce=True``, never skipped as "missed"); the
-bodies are plain async methods that tests call directly. Without ``upstream.url`` nothing is sent and
+APScheduler 3.x only nudges: each scheduled run starts the job's body as a task of its own and returns
+at once, or does nothing while the last body still runs, so a drain slower than its interval never piles
+up (nor fills the log with APScheduler's "maximum number of running instances reached"). The bodies are
+plain async methods that tests call directly. Without ``upstream.url`` nothing is sent and
 nothing pulled or probed: the agent runs offline for ever and ``/status`` says so. The first pull waits a
 random 0–``sync.start_jitter_s`` (the Pusher does the same for the first drain), so a fleet restarting
 together spreads out.
@@ -105,7 +107,8 @@ class SyncJobs:
             self.watch = BundleFileWatch(settings.bundle.path, hooks.install, state, clock)
         self._bound = False
         self._scheduler: AsyncIOScheduler | None = None
-        self._running: set[asyncio.Task[Any]] = set()
+        self._running: set[asyncio.Task[Any]] = set()  # job bodies in flight, cancelled at shutdown
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # each job's last body
         self._upstream_down = False  # the last pull or probe could not reach the upstream
         self._next_probe_at: float | None = None
 
@@ -222,26 +225,33 @@ class SyncJobs:
 
     # -- scheduling ----------------------------------------------------------------------------------
 
-    def _guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
-        """The scheduled callable: tracks the running task for shutdown, logs failures once, and ends
-        quietly when cancelled at shutdown (APScheduler would log that as a job error)."""
+    def _nudge(self, name: str, body: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """The scheduled callable: starts ``body`` as a task of its own and returns at once, or does
+        nothing while the last one still runs. So APScheduler never finds a job still running (under a
+        slow upstream it would log "skipped: maximum number of running instances reached" every tick)
+        and a drain or a pull that outlasts its interval simply delays the next one."""
 
         async def run() -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._running.add(task)
-            try:
-                await body()
-            except asyncio.CancelledError:
-                log.debug("sync job %s cancelled at shutdown", name)
-            except Exception:
-                log.exception("sync job %s failed", name)
-            finally:
-                if task is not None:
-                    self._running.discard(task)
+            task = self._tasks.get(name)
+            if task is not None and not task.done():
+                return
+            task = asyncio.create_task(self._guarded(name, body), name=f"sync-job-{name}")
+            self._tasks[name] = task
+            self._running.add(task)  # at once: a shutdown before its first step still cancels it
+            task.add_done_callback(self._running.discard)
 
         run.__name__ = run.__qualname__ = f"sync_job_{name}"
         return run
+
+    async def _guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> None:
+        """A job body run by :meth:`_nudge`: logs failures once and ends quietly when cancelled at
+        shutdown."""
+        try:
+            await body()
+        except asyncio.CancelledError:
+            log.debug("sync job %s cancelled at shutdown", name)
+        except Exception:
+            log.exception("sync job %s failed", name)
 
     async def start(self) -> None:
         """Start the scheduler on the running loop (binding offline workers if no session was bound)."""
@@ -256,14 +266,14 @@ class SyncJobs:
         settings = self.settings
         if self.drainer is not None:
             every_push = IntervalTrigger(seconds=settings.sync.push_interval_s, timezone=UTC)
-            scheduler.add_job(self._guarded("push", self.push), every_push, id="push")
+            scheduler.add_job(self._nudge("push", self.push), every_push, id="push")
         if self.puller is not None:
             tick = IntervalTrigger(seconds=pull_tick_s(settings), timezone=UTC)
-            scheduler.add_job(self._guarded("pull", self.pull_tick), tick, id="pull")
+            scheduler.add_job(self._nudge("pull", self.pull_tick), tick, id="pull")
         every = IntervalTrigger(seconds=settings.bundle.watch_interval_s, timezone=UTC)
         if self.watch is not None:
-            scheduler.add_job(self._guarded("bundle-file", self.watch_file), every, id="bundle-file")
-        scheduler.add_job(self._guarded("bundle-stored", self.check_stored), every, id="bundle-stored")
+            scheduler.add_job(self._nudge("bundle-file", self.watch_file), every, id="bundle-file")
+        scheduler.add_job(self._nudge("bundle-stored", self.check_stored), every, id="bundle-stored")
         scheduler.start()
         self._scheduler = scheduler
 

@@ -207,3 +207,38 @@ async def test_a_push_that_sends_nothing_counts_as_skipped_not_ok(
     await online.push()
     assert online.state.counters["attempt:push:skipped"] == 1
     assert online.state.counters["attempt:push:ok"] == 1
+
+
+async def test_a_slow_upstream_never_piles_up_the_jobs(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every call takes 0.8 s, the push runs every 0.1 s and the pull ticks every 0.05 s: the jobs'
+    bodies outlast their intervals many times over, yet none runs twice at once and APScheduler never
+    reports a run skipped."""
+    await faults(sim, latencyMs=800)
+    caplog.set_level(logging.INFO, logger="apscheduler")
+    agent = await make_client(
+        upstream={"url": upstream_url(upstream)},
+        sync={"start_jitter_s": 0, "push_interval_s": 0.1, "pull_interval_s": 1},
+    )
+    for n in range(3):
+        response = await agent.post("/event", json=envelope(data=[{"type": "cart", "n": n}]))
+        assert response.status == 200
+
+    async def delivered() -> bool:
+        return (await status(agent))["sync"]["counters"].get("delivered", 0) == 3
+
+    await wait_for(delivered, within=10)
+    await asyncio.sleep(1.0)  # a few more slow pulls and drains
+    await jobs(agent).stop()
+
+    skipped = [
+        r.getMessage() for r in caplog.records if "maximum number of running instances" in r.getMessage()
+    ]
+    assert skipped == []
+    assert not [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("apscheduler")
+    ]
+    agents = (await (await sim.get("/sim/stats")).json())["agents"]
+    # each event sent once: no drain overlapped another
+    assert [(a["unique"], a["duplicates"]) for a in agents.values()] == [(3, 0)]
