@@ -60,6 +60,16 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 DEFAULT_BUSY_TIMEOUT_MS = 1000
+# While degraded and no write comes, the writer tries a one-row write this often, so the health (and
+# /readyz) turns ok by itself once the disk has room or the lock is gone.
+HEALTH_PROBE_INTERVAL_S = 5.0
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """The smallest write that must commit like any other: one meta row."""
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('storage_probe_at', ?)", (str(time.time()),)
+    )
 
 
 class _Corrupt(Exception):
@@ -108,8 +118,10 @@ class Database:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         group_commit_max: int = 256,
         checkpoint_interval_s: float = 1.0,
+        health_probe_interval_s: float = HEALTH_PROBE_INTERVAL_S,
     ) -> None:
         self.path = Path(path)
+        self.health_probe_interval_s = health_probe_interval_s
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self.group_commit_max = group_commit_max
@@ -291,7 +303,12 @@ class Database:
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         try:
             while True:
-                first = self._queue.get()
+                try:
+                    # Degraded: wait at most one probe interval for a write, then probe.
+                    first = self._queue.get(timeout=None if self.health.ok else self.health_probe_interval_s)
+                except queue.Empty:
+                    self._run_group(conn, [_Job(_probe_write)])
+                    continue
                 if first is _STOP:
                     return
                 batch: list[_Job] = [first]

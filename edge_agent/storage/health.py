@@ -2,7 +2,8 @@
 
 The writer marks the storage ``degraded`` (with SQLite's reason) when a commit fails or a write fails for
 lack of storage (disk full, I/O error, locked), and ``ok`` again after the next group that commits a
-write. ``/readyz`` and ``/status`` read :attr:`Database.health`; nothing else keeps a copy.
+write; while degraded and idle, the writer commits a probe row every few seconds, so it heals with no
+traffic. ``/readyz`` and ``/status`` read :attr:`Database.health`; nothing else keeps a copy.
 
 Corruption (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``) is told apart from the rest because it does not heal
 by itself: the database is moved aside and replaced (``storage/recovery.py``).

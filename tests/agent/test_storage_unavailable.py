@@ -3,13 +3,16 @@ the agent recovers."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
 from edge_agent.agent.keys import db_key
-from tests.helpers import db_count, envelope
+from tests.conftest import MakeClient
+from tests.helpers import db_count, db_rows, envelope
 
 
 def cap_pages(extra: int) -> object:
@@ -64,3 +67,34 @@ async def test_readyz_and_status_say_degraded_while_writes_fail_and_recover(clie
     assert (await client.get("/readyz")).status == 200
     storage = (await (await client.get("/status")).json())["storage"]
     assert storage["state"] == "ok" and storage["reason"] is None
+
+
+async def test_degraded_clears_by_itself_once_writes_can_commit_with_no_traffic(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Another process holds the write lock: writes fail (locked), the writer's probe keeps failing while it
+    does, and once the lock is gone the probe's own write commits and /readyz turns 200 with no request
+    writing anything."""
+    db_path = tmp_path / "agent.db"
+    client = await make_client(storage={"busy_timeout_ms": 50})
+    db = client.app[db_key]
+    db.health_probe_interval_s = 0.2
+    blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    try:
+        await asyncio.to_thread(blocker.execute, "BEGIN IMMEDIATE")
+        assert (await client.post("/visit", json=envelope())).status == 503
+        await asyncio.sleep(1.0)  # five probe intervals, every probe refused by the lock
+        ready = await client.get("/readyz")
+        assert ready.status == 503, await ready.text()
+        assert any("degraded" in e and "locked" in e for e in (await ready.json())["errors"])
+        await asyncio.to_thread(blocker.execute, "ROLLBACK")
+    finally:
+        await asyncio.to_thread(blocker.close)
+
+    deadline = time.monotonic() + 3
+    while (ready := await client.get("/readyz")).status != 200:
+        assert time.monotonic() < deadline, await ready.text()
+        await asyncio.sleep(0.05)
+    storage = (await (await client.get("/status")).json())["storage"]
+    assert storage["state"] == "ok" and storage["reason"] is None
+    assert db_rows(db_path, "SELECT value FROM meta WHERE key = 'storage_probe_at'")  # the probe's write
