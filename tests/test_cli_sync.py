@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner, Result
 
 from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.cli import main
-from tests.conftest import MakeClient
-from tests.sync.pull_support import marker_bundle, marker_text, serve_upstream, upstream_url, write_version
+from tests.conftest import MakeClient, upstream_url
+from tests.sync.pull_support import marker_bundle, marker_text
+from tests.test_cli_queue import seed_queue
 
 
 def run(*args: str | Path) -> Result:
@@ -108,9 +109,8 @@ async def test_a_running_agent_adopts_a_bundle_loaded_from_the_command_line(
 
 
 @pytest.fixture
-async def upstream(aiohttp_server: Any, tmp_path: Path, demo_bundle: dict[str, Any]) -> TestServer:
-    write_version(tmp_path / "sim", "0001-up-1.json", marker_bundle(demo_bundle, "up-1"))
-    return await serve_upstream(aiohttp_server, tmp_path / "sim")
+def upstream_bundles(demo_bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {"0001-up-1.json": marker_bundle(demo_bundle, "up-1")}
 
 
 async def test_sync_pulls_the_bundle_into_the_database_without_a_daemon(
@@ -151,3 +151,15 @@ def test_serve_upstream_sets_upstream_url(db: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--db", str(db), "--upstream", "not a url"])
     assert result.exit_code == 2
     assert result.output.startswith("config error: upstream.url (EDGE_AGENT_UPSTREAM__URL):")
+
+
+async def test_sync_command_drains_without_a_daemon(upstream: TestServer, sim: TestClient, db: Path) -> None:
+    ids = await asyncio.to_thread(seed_queue, db, 4)  # queued by a daemon that is not running now
+
+    result = await run_beside_the_loop("sync", "--db", db, "--upstream", upstream_url(upstream), "--json")
+
+    assert result.exit_code == 0, result.output
+    assert {item["id"] for item in (await (await sim.get("/sim/received")).json())["items"]} == set(ids)
+    status = await run_beside_the_loop("queue", "status", "--db", db, "--json")
+    summary = json.loads(status.output)
+    assert summary["pending"] == 0 and summary["delivered"] == 4

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from edge_agent.cli import main
 from edge_agent.storage.bundles import BUNDLE_MAX_DEPTH
-from tests.conftest import MakeClient
+from tests.conftest import MakeClient, MakeSim, upstream_url, write_version
 from tests.helpers import db_rows
-from tests.sync.pull_support import admin_sync, marker_bundle, serve_upstream, upstream_url, write_version
+from tests.sync.pull_support import admin_sync, marker_bundle
 
 MARK = "<deep>"
 # The demo's first content's variables sit at level 10 (root 1, campaigns 2, … variables 10).
@@ -109,14 +109,13 @@ def test_serve_refuses_a_deep_bundle_file_naming_the_path(
 
 
 async def test_a_deep_bundle_from_the_upstream_is_refused_and_the_old_one_keeps_serving(
-    make_client: MakeClient, aiohttp_server: Any, tmp_path: Path, demo_bundle: dict[str, Any]
+    make_client: MakeClient, make_sim: MakeSim, sim_dir: Path, demo_bundle: dict[str, Any]
 ) -> None:
-    sim_dir = tmp_path / "sim"
     v1 = marker_bundle(demo_bundle, "v1")
     write_version(sim_dir, "0001-v1.json", v1)
     # 200 levels: past the bundle limit, under what the reference upstream itself can serialize (255).
     (sim_dir / "bundles" / "0002-v2.json").write_bytes(deep_content(renamed(v1, "v2-deep"), 200))
-    upstream = await serve_upstream(aiohttp_server, sim_dir)
+    upstream = (await make_sim()).server
     sync = {"start_jitter_s": 3600, "push_interval_s": 3600}
     agent = await make_client(upstream={"url": upstream_url(upstream), "api_key": "k-up"}, sync=sync)
 

@@ -1,10 +1,10 @@
-"""Fixtures of the sync tests: the reference upstream served on loopback, and a guard that fails any test
-in which edge-agent code makes a blocking call (SQLite, file I/O, sleep) on the event loop."""
+"""Fixtures of the sync tests: the push rig (the agent's storage and a Pusher wired to the reference
+upstream of ``tests/conftest.py``), ingest helpers, and the guard that fails any test in which
+edge-agent code makes a blocking call (SQLite, file I/O, sleep) on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,43 +25,11 @@ from edge_agent.sync.client import UpstreamClient, create_session
 from edge_agent.sync.drain import DrainReport
 from edge_agent.sync.push import Pusher
 from edge_agent.sync.state import SyncState
-from edge_agent.upstream_sim import FaultConfig, create_upstream_app
+from edge_agent.upstream_sim import FaultConfig
 from tests.blocking import no_blocking_on_the_loop
+from tests.conftest import MakeSim
 
 __all__ = ["no_blocking_on_the_loop"]
-
-MakeSim = Callable[..., Awaitable[TestClient]]
-
-
-@pytest.fixture
-def make_sim(aiohttp_client: Any, tmp_path: Path) -> MakeSim:
-    """``await make_sim(keys=…, faults=…, clock=…)``: the reference upstream on ``tmp_path`` (its
-    ``upstream.db`` and ``bundles/``), served on loopback. Calling it twice serves the same directory
-    again, as after a restart."""
-
-    async def make(**options: Any) -> TestClient:
-        client: TestClient = await aiohttp_client(create_upstream_app(tmp_path, **options))
-        return client
-
-    return make
-
-
-@pytest.fixture
-def upstream_bundles() -> dict[str, dict[str, Any]]:
-    """Bundle files (name → bundle) written to ``tmp_path/bundles`` before ``sim`` starts; override it
-    in a test module to start the upstream with versions."""
-    return {}
-
-
-@pytest.fixture
-async def sim(make_sim: MakeSim, tmp_path: Path, upstream_bundles: dict[str, dict[str, Any]]) -> TestClient:
-    """The reference upstream with no faults, no keys, the system clock and ``upstream_bundles``."""
-    for name, bundle in upstream_bundles.items():
-        directory = tmp_path / "bundles"
-        directory.mkdir(exist_ok=True)
-        (directory / name).write_text(json.dumps(bundle))
-    return await make_sim()
-
 
 # -- the push side: the agent's storage, a pusher and the upstream on one manual clock ---------------
 

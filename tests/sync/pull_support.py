@@ -1,16 +1,14 @@
-"""Helpers for the pull, watch and scheduler tests: bundles with a visible marker, the reference upstream on
-loopback, and short reads of the agent's operator API."""
+"""Helpers for the pull, watch and scheduler tests: bundles with a visible marker and short reads of the
+agent's operator API. The reference upstream itself is served by ``tests/conftest.py`` (``make_sim``,
+``sim``, ``upstream``)."""
 
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from edge_agent.upstream_sim import create_upstream_app
 from tests.helpers import envelope
 
 
@@ -33,25 +31,6 @@ def marker_bundle(demo: dict[str, Any], version: str, text: str | None = None) -
         }
     )
     return bundle
-
-
-def write_version(sim_dir: Path, name: str, bundle: dict[str, Any]) -> None:
-    directory = sim_dir / "bundles"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(json.dumps(bundle))
-
-
-async def serve_upstream(aiohttp_server: Any, sim_dir: Path, *middlewares: Any) -> TestServer:
-    """The reference upstream on loopback; ``middlewares`` run outside its own (test-only tweaks)."""
-    app = create_upstream_app(sim_dir)
-    for middleware in middlewares:
-        app.middlewares.insert(0, middleware)
-    server: TestServer = await aiohttp_server(app)
-    return server
-
-
-def upstream_url(server: TestServer) -> str:
-    return str(server.make_url("")).rstrip("/")
 
 
 async def marker_text(client: TestClient) -> str | None:

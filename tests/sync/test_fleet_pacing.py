@@ -4,15 +4,13 @@ fleet-wide rate limit with its per-second arrivals."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from edge_agent.clock import ManualClock
 from edge_agent.sync.pacing import AIMD_FLOOR, AIMD_INCREASE, Pace, retry_after_delay
-from edge_agent.upstream_sim import create_upstream_app
+from tests.conftest import MakeSim
 from tests.sync.conftest import MakeRig, ingest
 
 
@@ -47,9 +45,8 @@ def test_a_retry_after_is_a_minimum_with_jitter_above_it() -> None:
 
 
 @pytest.fixture
-async def limited(aiohttp_client: Any, tmp_path: Path, clock: ManualClock) -> TestClient:
-    client: TestClient = await aiohttp_client(create_upstream_app(tmp_path, clock=clock, rate=3))
-    return client
+async def limited(make_sim: MakeSim, clock: ManualClock) -> TestClient:
+    return await make_sim(clock=clock, rate=3)
 
 
 async def test_the_upstream_refuses_above_its_rate_with_retry_after_1_and_counts_arrivals(
@@ -75,9 +72,9 @@ async def test_the_upstream_refuses_above_its_rate_with_retry_after_1_and_counts
 
 
 async def test_a_drain_refused_by_the_rate_limit_slows_down_and_waits_past_retry_after(
-    make_rig: MakeRig, aiohttp_client: Any, tmp_path: Path, clock: ManualClock
+    make_rig: MakeRig, make_sim: MakeSim, clock: ManualClock
 ) -> None:
-    sim: TestClient = await aiohttp_client(create_upstream_app(tmp_path / "sim", clock=clock, rate=2))
+    sim = await make_sim(clock=clock, rate=2)
     rig = await make_rig(sim=sim, sync={"max_rate": 8, "max_in_flight": 1})
     await ingest(rig.db, clock, 6, profiles=6)
 

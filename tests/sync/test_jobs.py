@@ -1,5 +1,6 @@
-"""The sync scheduler on the real agent and the reference upstream: jobs run by themselves, shutdown is
-clean even with a call in flight, the upstream coming back triggers a drain, POST /admin/sync, offline."""
+"""The sync scheduler on the real agent and the reference upstream: jobs run by themselves and never pile
+up, shutdown is clean even with a call in flight, the upstream coming back triggers a drain, POST
+/admin/sync (and the drain behind it), offline."""
 
 from __future__ import annotations
 
@@ -15,30 +16,22 @@ from aiohttp.test_utils import TestClient, TestServer
 from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
 from edge_agent.sync.jobs import SyncJobs, UpstreamNotConfigured
-from tests.conftest import MakeClient
-from tests.helpers import envelope
-from tests.sync.pull_support import (
-    admin_sync,
-    marker_bundle,
-    serve_upstream,
-    status,
-    upstream_url,
-    write_version,
-)
+from tests.conftest import MakeClient, upstream_url
+from tests.helpers import db_rows, envelope
+from tests.sync.pull_support import admin_sync, marker_bundle, status
 
 QUIET = {"start_jitter_s": 3600, "push_interval_s": 3600}
 
 
 @pytest.fixture
-async def upstream(aiohttp_server: Any, tmp_path: Path, demo_bundle: dict[str, Any]) -> TestServer:
-    write_version(tmp_path / "sim", "0001-v1.json", marker_bundle(demo_bundle, "v1"))
-    return await serve_upstream(aiohttp_server, tmp_path / "sim")
+def db(tmp_path: Path) -> Path:
+    """The agent's database file (``make_settings`` puts it there)."""
+    return tmp_path / "agent.db"
 
 
 @pytest.fixture
-async def sim(aiohttp_client: Any, upstream: TestServer) -> TestClient:
-    client: TestClient = await aiohttp_client(upstream)
-    return client
+def upstream_bundles(demo_bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {"0001-v1.json": marker_bundle(demo_bundle, "v1")}
 
 
 def jobs(agent: TestClient) -> SyncJobs:
@@ -242,3 +235,43 @@ async def test_a_slow_upstream_never_piles_up_the_jobs(
     agents = (await (await sim.get("/sim/stats")).json())["agents"]
     # each event sent once: no drain overlapped another
     assert [(a["unique"], a["duplicates"]) for a in agents.values()] == [(3, 0)]
+
+
+async def received_ids(sim: TestClient) -> set[str]:
+    items = (await (await sim.get("/sim/received")).json())["items"]
+    return {item["id"] for item in items}
+
+
+async def queue_events(agent: TestClient, count: int) -> None:
+    for i in range(count):
+        response = await agent.post("/event", json=envelope(data=[{"type": "cart", "name": f"c{i}"}]))
+        assert response.status == 200
+
+
+async def test_admin_sync_drains_the_queue_to_the_upstream(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient, db: Path
+) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    await queue_events(agent, 3)
+    pending = {r["id"] for r in db_rows(db, "SELECT id FROM outbox WHERE state = 'pending'")}
+
+    body = await admin_sync(agent)
+
+    assert body["push"] and "skipped" not in body["push"]
+    assert pending <= await received_ids(sim)
+    assert not db_rows(db, "SELECT id FROM outbox WHERE state = 'pending'")
+
+
+async def test_the_upstream_coming_back_drains_at_once(
+    make_client: MakeClient, upstream: TestServer, sim: TestClient, db: Path
+) -> None:
+    agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
+    agent.app[sync_jobs_key].pause()
+    assert (await sim.post("/sim/faults", json={"outage": True})).status == 200
+    assert (await admin_sync(agent))["pull"]["outcome"] == "error"
+    await queue_events(agent, 2)
+    assert (await sim.post("/sim/faults", json={})).status == 200
+
+    await agent.app[sync_jobs_key].pull(force=True)  # reaches the upstream again
+
+    assert len(await received_ids(sim)) == 2

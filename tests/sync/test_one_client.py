@@ -30,7 +30,10 @@ def answers() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def upstream(aiohttp_server: Any, answers: dict[str, Any]) -> TestServer:
+async def scripted(aiohttp_server: Any, answers: dict[str, Any]) -> TestServer:
+    """An upstream that answers every call with ``answers`` (status, Retry-After text), not the reference
+    upstream: these tests need Retry-After values it never sends (``1.5``, HTTP dates)."""
+
     async def handler(request: web.Request) -> web.Response:
         answers["seen"].append((request.method, request.path, request.headers.get("Authorization")))
         headers = {"Retry-After": answers["retry_after"]} if answers["retry_after"] is not None else {}
@@ -82,7 +85,7 @@ async def _push_and_pull(
 
 @pytest.mark.parametrize(("header", "seconds"), [("86400", 3600.0), ("1.5", 1.5), ("0", 0.0), ("soon", None)])
 async def test_one_retry_after_table_for_push_and_pull(
-    upstream: TestServer,
+    scripted: TestServer,
     answers: dict[str, Any],
     make_settings: Callable[..., Settings],
     push_and_pull: PushAndPull,
@@ -90,7 +93,7 @@ async def test_one_retry_after_table_for_push_and_pull(
     seconds: float | None,
 ) -> None:
     answers["retry_after"] = header
-    settings = make_settings(upstream={"url": str(upstream.make_url("/"))})
+    settings = make_settings(upstream={"url": str(scripted.make_url("/"))})
     assert await push_and_pull(settings) == (seconds, seconds, seconds)
 
 
@@ -103,7 +106,7 @@ async def test_one_retry_after_table_for_push_and_pull(
     ],
 )
 async def test_section_keys_apply_to_pulls_like_pushes(
-    upstream: TestServer,
+    scripted: TestServer,
     answers: dict[str, Any],
     make_settings: Callable[..., Settings],
     push_and_pull: PushAndPull,
@@ -111,7 +114,7 @@ async def test_section_keys_apply_to_pulls_like_pushes(
     auth: dict[str, Any],
     bearer: str,
 ) -> None:
-    settings = make_settings(upstream={"url": str(upstream.make_url("/v2")), **keys}, auth=auth)
+    settings = make_settings(upstream={"url": str(scripted.make_url("/v2")), **keys}, auth=auth)
     await push_and_pull(settings)
     assert answers["seen"] == [
         ("POST", "/v2/event", bearer),

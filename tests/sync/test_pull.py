@@ -19,24 +19,11 @@ from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
 from edge_agent.storage.bundles import COLLECTIONS
 from edge_agent.sync.jobs import SyncJobs
-from tests.conftest import MakeClient
+from tests.conftest import MakeClient, MakeSim, upstream_url, write_version
 from tests.helpers import db_rows
-from tests.sync.pull_support import (
-    admin_sync,
-    marker_bundle,
-    marker_text,
-    serve_upstream,
-    status,
-    upstream_url,
-    write_version,
-)
+from tests.sync.pull_support import admin_sync, marker_bundle, marker_text, status
 
 QUIET = {"start_jitter_s": 3600, "push_interval_s": 3600}  # nothing runs unless a test asks
-
-
-@pytest.fixture
-def sim_dir(tmp_path: Path) -> Path:
-    return tmp_path / "sim"
 
 
 @pytest.fixture
@@ -71,15 +58,13 @@ def recorder(seen: list[dict[str, Any]]) -> Any:
 
 
 @pytest.fixture
-async def upstream(aiohttp_server: Any, sim_dir: Path, v1: dict[str, Any], recorder: Any) -> TestServer:
-    write_version(sim_dir, "0001-v1.json", v1)
-    return await serve_upstream(aiohttp_server, sim_dir, recorder)
+def upstream_bundles(v1: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {"0001-v1.json": v1}
 
 
 @pytest.fixture
-async def sim(aiohttp_client: Any, upstream: TestServer) -> TestClient:
-    client: TestClient = await aiohttp_client(upstream)
-    return client
+def upstream_middlewares(recorder: Any) -> list[Any]:
+    return [recorder]
 
 
 @pytest.fixture
@@ -165,7 +150,7 @@ async def test_a_delta_is_applied_on_the_current_bundle(
 
 
 async def test_a_delta_on_another_base_is_asked_again_in_full(
-    aiohttp_server: Any, make_client: MakeClient, sim_dir: Path, v1: dict[str, Any], v2: dict[str, Any]
+    make_sim: MakeSim, make_client: MakeClient, sim_dir: Path, v1: dict[str, Any], v2: dict[str, Any]
 ) -> None:
     requests: list[dict[str, str]] = []
 
@@ -182,7 +167,7 @@ async def test_a_delta_on_another_base_is_asked_again_in_full(
         return response
 
     write_version(sim_dir, "0001-v1.json", v1)
-    server = await serve_upstream(aiohttp_server, sim_dir, rebase)
+    server = (await make_sim(middlewares=[rebase])).server
     agent = await make_client(upstream={"url": upstream_url(server)}, sync=QUIET)
     assert (await admin_sync(agent))["pull"]["outcome"] == "full"
     write_version(sim_dir, "0002-v2.json", v2)

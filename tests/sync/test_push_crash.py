@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from edge_agent.clock import ManualClock
-from tests.sync.conftest import MakeRig, MakeSim, ingest, open_db
+from tests.conftest import MakeSim
+from tests.sync.conftest import MakeRig, ingest, open_db
 
 CHILD = Path(__file__).with_name("drain_child.py")
 ROOT = Path(__file__).parents[2]

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from edge_agent.upstream_sim import FaultConfig
 from edge_agent.upstream_sim.command import upstream_sim
 from edge_agent.upstream_sim.store import GAP_LIST_CAP
-from tests.sync.conftest import MakeSim
+from tests.conftest import MakeSim
 
 
 def event_body(uid: str = "u1", sec: str = "sec1", types: tuple[str, ...] = ("cart",)) -> dict[str, Any]:
@@ -360,7 +360,7 @@ async def test_reset_forgets_everything_and_restores_the_start_faults(make_sim: 
     assert (await stats(sim))["agents"]["agent-1"]["duplicates"] == 0
 
 
-async def test_what_was_received_survives_a_restart(make_sim: MakeSim, tmp_path: Path) -> None:
+async def test_what_was_received_survives_a_restart(make_sim: MakeSim, sim_dir: Path) -> None:
     first: TestClient = await make_sim()
     await send(first, "k1", 1)
     await first.close()
@@ -370,7 +370,7 @@ async def test_what_was_received_survives_a_restart(make_sim: MakeSim, tmp_path:
 
     agent = (await stats(second))["agents"]["agent-1"]
     assert (agent["unique"], agent["duplicates"]) == (1, 1)
-    assert (tmp_path / "upstream.db").is_file()
+    assert (sim_dir / "upstream.db").is_file()
 
 
 # --- command ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from edge_agent.storage.bundles import COLLECTIONS
-from tests.sync.conftest import MakeSim
+from tests.conftest import MakeSim
 
 
 @pytest.fixture
@@ -30,9 +30,10 @@ def v2(v1: dict[str, Any]) -> dict[str, Any]:
     return bundle
 
 
-def write(tmp_path: Path, name: str, bundle: Any) -> None:
-    directory = tmp_path / "bundles"
-    directory.mkdir(exist_ok=True)
+def write(sim_dir: Path, name: str, bundle: Any) -> None:
+    """A bundle file that is not necessarily a bundle (``write_version`` takes only dicts)."""
+    directory = sim_dir / "bundles"
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(json.dumps(bundle))
 
 
@@ -109,10 +110,10 @@ async def test_an_unknown_since_is_answered_in_full(sim: TestClient) -> None:
 
 
 async def test_a_change_a_delta_cannot_express_is_answered_in_full(
-    make_sim: MakeSim, tmp_path: Path, v1: dict[str, Any]
+    make_sim: MakeSim, sim_dir: Path, v1: dict[str, Any]
 ) -> None:
-    write(tmp_path, "0001-v1.json", v1)
-    write(tmp_path, "0002-v2.json", v1 | {"version": "v2", "sections": ["sec1"]})
+    write(sim_dir, "0001-v1.json", v1)
+    write(sim_dir, "0002-v2.json", v1 | {"version": "v2", "sections": ["sec1"]})
     sim: TestClient = await make_sim()
 
     body = await (await sim.get("/edge/v1/bundle", params={"since": "v1"})).json()
@@ -121,12 +122,12 @@ async def test_a_change_a_delta_cannot_express_is_answered_in_full(
 
 
 async def test_versions_are_ordered_by_file_name_and_bad_files_are_skipped(
-    make_sim: MakeSim, tmp_path: Path, v1: dict[str, Any]
+    make_sim: MakeSim, sim_dir: Path, v1: dict[str, Any]
 ) -> None:
-    write(tmp_path, "0010-newest.json", v1 | {"version": "newest"})
-    write(tmp_path, "0002-older.json", v1 | {"version": "older"})
-    write(tmp_path, "0011-broken.json", {"schema": 1})
-    (tmp_path / "bundles" / "0012-not-json.json").write_text("{")
+    write(sim_dir, "0010-newest.json", v1 | {"version": "newest"})
+    write(sim_dir, "0002-older.json", v1 | {"version": "older"})
+    write(sim_dir, "0011-broken.json", {"schema": 1})
+    (sim_dir / "bundles" / "0012-not-json.json").write_text("{")
     sim: TestClient = await make_sim()
 
     listed = await (await sim.get("/sim/bundles")).json()
@@ -149,7 +150,7 @@ async def test_no_bundle_is_a_404(make_sim: MakeSim) -> None:
 
 
 async def test_an_added_version_becomes_current_and_deltas_reach_it(
-    sim: TestClient, tmp_path: Path, v2: dict[str, Any]
+    sim: TestClient, sim_dir: Path, v2: dict[str, Any]
 ) -> None:
     v3 = copy.deepcopy(v2) | {"version": "v3/rc"}
     v3["strategies"] = v3["strategies"][1:]
@@ -159,7 +160,7 @@ async def test_an_added_version_becomes_current_and_deltas_reach_it(
 
     assert added.status == 201
     assert await added.json() == {"version": "v3/rc", "file": "0003-v3_rc.json"}
-    assert json.loads((tmp_path / "bundles" / "0003-v3_rc.json").read_text()) == v3
+    assert json.loads((sim_dir / "bundles" / "0003-v3_rc.json").read_text()) == v3
     assert (delta["base"], delta["version"]) == ("v2", "v3/rc")
     assert delta["deletes"]["strategies"] == ["str_popular"]
     assert (await sim.get("/edge/v1/bundle", headers={"If-None-Match": '"v3/rc"'})).status == 304
@@ -175,16 +176,16 @@ async def test_adding_a_bad_or_existing_version_is_refused(sim: TestClient, v2: 
 
 
 async def test_adding_a_version_that_would_not_sort_last_is_refused(
-    make_sim: MakeSim, tmp_path: Path, v1: dict[str, Any]
+    make_sim: MakeSim, sim_dir: Path, v1: dict[str, Any]
 ) -> None:
-    write(tmp_path, "demo.json", v1)
+    write(sim_dir, "demo.json", v1)
     sim: TestClient = await make_sim()
 
     response = await sim.post("/sim/bundles", json=v1 | {"version": "v9"})
 
     assert response.status == 409
     assert "NNNN" in (await response.json())["errors"][0]
-    assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == ["demo.json"]
+    assert sorted(p.name for p in (sim_dir / "bundles").iterdir()) == ["demo.json"]
 
 
 async def test_the_invalid_bundle_fault_answers_200_without_a_version(sim: TestClient) -> None:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from edge_agent.clock import ManualClock
 from edge_agent.upstream_sim import FaultConfig
-from tests.sync.conftest import MakeSim
+from tests.conftest import MakeSim
 
 
 async def configure(sim: TestClient, **faults: Any) -> None:
