@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from loopback import free_port, wait_until_ok
+from loopback import free_port, peak_rss_mib, wait_until_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 SEC = "6819e7c0d7303f0f6b0ef263"
@@ -79,13 +79,6 @@ def queued_markers(db: Path) -> set[str]:
     finally:
         conn.close()
     return {m for (body,) in rows if (m := marker_of(json.loads(body))) is not None}
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Soak:

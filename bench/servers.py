@@ -1,0 +1,145 @@
+"""The processes the suite measures, each started on loopback and pinned to the server core: the hello
+server, the agent (``edge-agent serve``), the Unleash proxy and the reference upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+import unleash
+from loopback import free_port
+from wrk import pin
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+DEMO_BUNDLE = ROOT / "edge_agent" / "data" / "bundle-demo.json"
+SERVER_CORE = 0
+CLIENT_CORE = 1
+AGENT_ENV = {
+    "PYTHONPATH": str(ROOT),
+    "EDGE_AGENT_LOGGING__LEVEL": "WARNING",
+    # The queue phase holds a million events and more: above the default bound of the outbox.
+    "EDGE_AGENT_QUEUE__MAX_ROWS": "5000000",
+    "EDGE_AGENT_QUEUE__MAX_BYTES": str(16 << 30),
+}
+
+
+def log_sink(log: Path | None) -> int | IO[bytes]:
+    """Where a child's stderr goes: appended to ``log`` (the child keeps the file open), or nowhere."""
+    if log is None:
+        return asyncio.subprocess.DEVNULL
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return open(log, "ab")
+
+
+@dataclass
+class Server:
+    name: str
+    proc: asyncio.subprocess.Process
+    url: str
+    db: Path | None = None
+    ready_s: float = 0.0  # from exec to the first 200 of its ready route
+    extra: list[object] = field(default_factory=list)  # what stops with it (the proxy's stub upstream)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        for thing in self.extra:
+            await thing.stop()  # type: ignore[attr-defined]
+
+
+async def ready_after(
+    url: str, proc: asyncio.subprocess.Process, started: float, seconds: float = 60
+) -> float:
+    """Seconds from ``started`` to the first 200 of ``url``, polled every 5 ms."""
+    timeout = aiohttp.ClientTimeout(total=1)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while time.perf_counter() - started < seconds:
+            if proc.returncode is not None:
+                raise SystemExit(f"{url}: the server exited with {proc.returncode} before it was ready")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            await asyncio.sleep(0.005)
+    raise SystemExit(f"{url} did not answer 200 in {seconds:.0f} s")
+
+
+async def spawn(
+    name: str, args: list[str], *, ready: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+    db: Path | None = None, log: Path | None = None, core: int | None = SERVER_CORE, port: int = 0,
+) -> Server:  # fmt: skip
+    port = port or free_port()
+    args = [a.replace("{port}", str(port)) for a in args]
+    sink = log_sink(log)
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *pin(core), *args, env={**os.environ, **(env or {})}, cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL, stderr=sink,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    server = Server(name, proc, url, db)
+    server.ready_s = await ready_after(url + ready, proc, started)
+    return server
+
+
+async def hello(log: Path) -> Server:
+    return await spawn(
+        "hello", [sys.executable, str(BENCH / "hello.py"), "--port", "{port}"], ready="/", log=log
+    )
+
+
+async def agent(
+    data: Path, bundle: Path = DEMO_BUNDLE, *, env: dict[str, str] | None = None, port: int = 0
+) -> Server:
+    """``edge-agent serve`` on a data directory (``agent.db`` and ``agent.log`` in it)."""
+    db = data / "agent.db"
+    args = [sys.executable, "-m", "edge_agent", "serve", "--port", "{port}", "--db", str(db)]
+    return await spawn(
+        "agent", [*args, "--bundle", str(bundle)], ready="/readyz", env={**AGENT_ENV, **(env or {})},
+        db=db, log=data / "agent.log", port=port,
+    )  # fmt: skip
+
+
+async def unleash_proxy(log: Path) -> Server:
+    stub = unleash.StubUpstream()
+    upstream_url = await stub.start(free_port())
+    port = free_port()
+    server = await spawn(
+        "unleash-proxy", unleash.command(), ready="/proxy/health", cwd=unleash.CACHE, log=log, port=port,
+        env=unleash.environment(port, upstream_url),
+    )  # fmt: skip
+    server.extra.append(stub)
+    return server
+
+
+async def upstream(data: Path) -> Server:
+    """The reference upstream (edge_agent.sync.simulator), on the client core: it is not measured."""
+    args = [
+        sys.executable,
+        "-m",
+        "edge_agent.sync.simulator.command",
+        "--data",
+        str(data),
+        "--port",
+        "{port}",
+    ]
+    return await spawn(
+        "upstream", args, ready="/sim/stats", core=CLIENT_CORE, log=data.parent / "upstream.log"
+    )
