@@ -130,11 +130,11 @@ async def unleash_proxy(log: Path) -> Server:
 
 
 async def upstream(data: Path) -> Server:
-    """The reference upstream (edge_agent.sync.simulator), on the client core: it is not measured."""
+    """The reference upstream (edge_agent.upstream_sim), on the client core: it is not measured."""
     args = [
         sys.executable,
         "-m",
-        "edge_agent.sync.simulator.command",
+        "edge_agent.upstream_sim.command",
         "--data",
         str(data),
         "--port",
