@@ -43,7 +43,6 @@ from edge_agent.agent.sync_wiring import bundle_hooks, scheduler_ctx, upstream_s
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import NotFound
-from edge_agent.paths import sdk_path
 from edge_agent.storage.database import Database
 from edge_agent.sync.jobs import SyncJobs
 from edge_agent.sync.state import SyncState
@@ -54,7 +53,8 @@ log = logging.getLogger(__name__)
 async def sdk_dispatch(request: web.Request) -> web.StreamResponse:
     route = table.matched(request)
     if route is None:
-        allowed = table.sdk_methods(sdk_path(request.path))
+        # The catch-all also receives a fixed route's path asked with another method (POST /status).
+        allowed = sorted({r.method for r in table.at_path(request.path)})
         if allowed:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise NotFound(f"path: no route {request.method} {request.path}")

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from edge_agent import __version__
+from edge_agent.sync.client import DEAD_REASONS, DELIVERED_REASONS, RETRY_REASONS
 from edge_agent.sync.state import SyncState
 
 STATES = ("online", "offline", "degraded", "paused")
@@ -38,10 +39,17 @@ class SyncCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counts = self.state.counters
+        for fate, name, text, reasons in (
+            ("delivered", "edge_agent_delivered", "Outbox rows delivered upstream", DELIVERED_REASONS),
+            ("retried", "edge_agent_retried", "Outbox row deliveries to be retried", RETRY_REASONS),
+            ("dead", "edge_agent_dead_lettered", "Outbox rows moved to dead letter", DEAD_REASONS),
+        ):
+            # Every reason from the start (at 0), so rate() and absent-series alerts work at once.
+            family = CounterMetricFamily(name, f"{text}, by reason", labels=["reason"])
+            for why in reasons:
+                family.add_metric([why], counts.get(f"{fate}:{why}", 0))
+            yield family
         for key, name, text in (
-            ("delivered", "edge_agent_delivered", "Outbox rows delivered upstream"),
-            ("retried", "edge_agent_retried", "Upstream calls to be retried"),
-            ("dead", "edge_agent_dead_lettered", "Rows moved to dead letter"),
             ("pruned", "edge_agent_pruned", "Delivered rows pruned after retention.delivered_days"),
             ("upstream_back", "edge_agent_upstream_back", "Times the upstream came back after an outage"),
         ):

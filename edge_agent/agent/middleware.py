@@ -46,7 +46,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return json_response(error_body(exc.status, exc.reason, [exc.reason]), status=exc.status)
+        response = json_response(error_body(exc.status, exc.reason, [exc.reason]), status=exc.status)
+        if "Allow" in exc.headers:  # a 405 says which methods the path takes (RFC 9110 §15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except ConnectionError:
         raise  # the client hung up: not an error; the server's protocol logs it at debug (agent/server.py)
     except Exception:

@@ -2,8 +2,9 @@
 
 It sits outside ``errors_middleware``, so it sees the response the client gets, envelope rendered: the
 status it counts is the real one (a 422 counts as 422) by construction. Route labels are the matched
-table entry's label (``agent/routes/table.py``), or ``unmatched`` for any path or method no route answers,
-so a scan of random paths cannot grow the label set.
+table entry's label (``agent/routes/table.py``); a known path asked with a method it does not serve (a
+405) counts under that path's route, and ``unmatched`` is every path no route has, so a scan of random
+paths cannot grow the label set.
 """
 
 from __future__ import annotations
@@ -44,10 +45,15 @@ def new_request_id(request: web.Request) -> str:
     return f"{_PROCESS_TAG}-{next(_request_numbers)}"
 
 
+def _path_label(path: str) -> str:
+    entries = table.at_path(path)
+    return entries[0].label if entries else UNMATCHED
+
+
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = table.match(request)
-    label = route.label if route is not None else UNMATCHED
+    label = route.label if route is not None else _path_label(request.path)
     rid = new_request_id(request)
     request[request_id_key] = rid
     token = request_id.set(rid)

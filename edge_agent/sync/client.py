@@ -63,6 +63,45 @@ def classify(status: int | None) -> Outcome:
     return "retry"
 
 
+# Why a row was delivered, retried or dead-lettered: the ``reason`` label of /metrics, a bounded set.
+DELIVERED_REASONS = ("accepted", "duplicate")
+RETRY_REASONS = (
+    "no_answer",  # refused, reset, DNS, timeout: no HTTP answer
+    "timeout",  # 408
+    "too_early",  # 425
+    "rate_limited",  # 429
+    "server_error",  # 5xx
+    "unexpected",  # 1xx, 3xx
+    "batch_refused",  # a batch call answered a 4xx about the call, not the rows
+    "no_item",  # a batch answer without an item for the row
+)
+DEAD_REASONS = ("bad_request", "not_found", "gone", "too_large", "unprocessable", "client_error")
+_STATUS_REASONS = {
+    409: "duplicate",
+    400: "bad_request",
+    404: "not_found",
+    408: "timeout",
+    410: "gone",
+    413: "too_large",
+    422: "unprocessable",
+    425: "too_early",
+    429: "rate_limited",
+}
+
+
+def reason(status: int | None) -> str:
+    """The reason name of an answer's status, consistent with :func:`classify` (one of the sets above)."""
+    if status is None:
+        return "no_answer"
+    if status in _STATUS_REASONS:
+        return _STATUS_REASONS[status]
+    if 200 <= status < 300:
+        return "accepted"
+    if status >= 500:
+        return "server_error"
+    return "client_error" if status >= 400 else "unexpected"
+
+
 @dataclass(slots=True, frozen=True)
 class CallResult:
     """One HTTP call. ``status`` None = no answer (``error`` says why); ``retry_after`` in seconds;

@@ -20,7 +20,7 @@ from edge_agent.clock import Clock
 from edge_agent.config.settings import SyncSettings
 from edge_agent.storage.database import Database
 from edge_agent.storage.outbox import Mark, OutboxRow, apply_marks
-from edge_agent.sync.client import BatchResult, Outcome, answered_uid, classify, sent_uid
+from edge_agent.sync.client import BatchResult, Outcome, answered_uid, classify, reason, sent_uid
 from edge_agent.sync.pacing import Pace, backoff_delay, retry_after_delay
 from edge_agent.sync.state import SyncState
 
@@ -104,17 +104,20 @@ class Run:
         *,
         answered: str | None = None,
         call: bool = True,
+        why: str | None = None,
     ) -> Outcome:
         """Apply one answer to ``row``. ``call`` False = a batch item: the call-level effects (sync state,
-        failure streak, drain pause) are applied once per batch call by :meth:`record_batch`."""
+        failure streak, drain pause) are applied once per batch call by :meth:`record_batch`. ``why`` is
+        the metric reason when the status alone does not say it."""
         now, rep = self.clock.now(), self.report
         outcome = classify(status)
+        why = why or reason(status)
         self.held.add(row.seq)
         rep.attempted += 1
         if outcome == "delivered":
             self.marks.append(Mark(row.seq, "delivered", status))
             rep.delivered += 1
-            self.state.counters["delivered"] += 1
+            self.state.count_rows("delivered", why)
             if call:
                 self._succeeded(now, status)
             uid = answered if answered is not None else answered_uid(body) if row.method == "POST" else None
@@ -124,7 +127,7 @@ class Run:
         elif outcome == "dead":
             self.marks.append(Mark(row.seq, "dead", status, error))
             rep.dead += 1
-            self.state.counters["dead"] += 1
+            self.state.count_rows("dead", why)
             log.warning("outbox row %s (seq %d) is dead: %s", row.id, row.seq, error)
             if call:
                 self.streak = 0  # it answered, deliberately
@@ -132,7 +135,7 @@ class Run:
         elif outcome == "auth":
             self._hold(row, status, error, now)
         else:
-            self._retry(row, status, error, now)
+            self._retry(row, status, error, now, why)
             if call:
                 self._failed(now, status, error, retry_after)
         return outcome
@@ -147,6 +150,7 @@ class Run:
         outcomes: dict[int, Outcome] = {}
         if call.status is None or not 200 <= call.status < 300 or call.error is not None:
             outcome = classify(call.status)
+            why = "batch_refused" if outcome == "dead" else reason(call.status)
             for row in rows:
                 self.held.add(row.seq)
                 self.report.attempted += 1
@@ -154,7 +158,7 @@ class Run:
                     self._hold(row, call.status, call.error, now)
                     outcomes[row.seq] = "auth"
                 else:
-                    self._retry(row, call.status, call.error, now)
+                    self._retry(row, call.status, call.error, now, why)
                     outcomes[row.seq] = "retry"
             if outcome != "auth":
                 self._failed(now, call.status, call.error, call.retry_after)
@@ -163,7 +167,9 @@ class Run:
         for row in rows:
             item = result.items.get(row.id)
             if item is None:
-                outcomes[row.seq] = self.record(row, None, "the batch answer has no item for it", call=False)
+                outcomes[row.seq] = self.record(
+                    row, None, "the batch answer has no item for it", call=False, why="no_item"
+                )
             else:
                 error = None if item.outcome == "delivered" else f"{item.status} (batch item)"
                 outcomes[row.seq] = self.record(row, item.status, error, answered=item.uid, call=False)
@@ -182,12 +188,12 @@ class Run:
             log.error("sec %s paused: the upstream answered %s; fix its key, then resume", row.sec, status)
             self.state.pause_sec(row.sec, f"the upstream answered {status}", now)
 
-    def _retry(self, row: OutboxRow, status: int | None, error: str | None, now: float) -> None:
+    def _retry(self, row: OutboxRow, status: int | None, error: str | None, now: float, why: str) -> None:
         sync = self.sync
         delay = backoff_delay(row.attempts + 1, sync.backoff_base_s, sync.backoff_max_s, self.rng)
         self.marks.append(Mark(row.seq, "retry", status, error, now + delay))
         self.report.retried += 1
-        self.state.counters["retried"] += 1
+        self.state.count_rows("retried", why)
 
     def _failed(self, now: float, status: int | None, error: str | None, retry_after: float | None) -> None:
         self.streak += 1

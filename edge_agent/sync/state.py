@@ -5,7 +5,8 @@ Plain data, no I/O: the jobs update it, the agent reads it. ``state`` is
 ``degraded`` (reachable but refusing: 401/403 on some sec, or repeated 5xx) or ``paused`` (every
 known sec paused by an auth failure).
 
-``counters`` keys (``/metrics`` exports them): ``delivered``, ``retried``, ``dead``,
+``counters`` keys (``/metrics`` exports them): ``delivered``, ``retried``, ``dead`` (totals) with
+``delivered:<reason>``, ``retried:<reason>``, ``dead:<reason>`` (reasons: ``sync/client.py``),
 ``dropped:<reason>``, and ``attempt:<job>:<outcome>`` for sync runs (``attempt:pull:delta``,
 ``attempt:push:ok``, ``attempt:probe:down``, …).
 
@@ -62,6 +63,11 @@ class SyncState:
         if next_attempt_at is not None:
             self.next_attempt_at = next_attempt_at
         self._move("degraded" if reachable or self.paused_secs else "offline", now)
+
+    def count_rows(self, fate: str, reason: str, n: int = 1) -> None:
+        """Count ``n`` rows ``fate`` (delivered, retried, dead) for ``reason``: the total and by reason."""
+        self.counters[fate] += n
+        self.counters[f"{fate}:{reason}"] += n
 
     def count_attempt(self, job: str, outcome: str) -> None:
         """Count one sync run of ``job`` (push, pull, probe) ending in ``outcome``."""

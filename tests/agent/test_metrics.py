@@ -54,14 +54,27 @@ async def test_a_422_counts_as_422_and_a_403_as_403(make_client: MakeClient) -> 
 async def test_unknown_paths_share_one_label(client: TestClient) -> None:
     for path in ("/favicon.ico", "/zzz-test-404", "/v2/nope", "/admin/../etc"):
         assert (await client.get(path)).status == 404
-    wrong_method = await client.get("/visit")
+    assert (await client.post("/v2/status", json={})).status == 404  # /status is not an SDK route
 
     text = await scrape(client)
 
-    assert wrong_method.status == 405
-    assert sample(text, "edge_agent_requests_total", route="unmatched", status="404") == 4
-    assert sample(text, "edge_agent_requests_total", route="unmatched", status="405") == 1
+    assert sample(text, "edge_agent_requests_total", route="unmatched", status="404") == 5
     assert "favicon" not in text and "zzz" not in text
+
+
+async def test_a_known_path_with_another_method_is_a_405_of_its_route(client: TestClient) -> None:
+    sdk = await client.get("/visit")
+    sdk_v2 = await client.put("/v2//visit", json={})
+    fixed = await client.post("/status", json={})  # reaches the SDK catch-all: still the /status path
+
+    text = await scrape(client)
+
+    assert (sdk.status, sdk_v2.status, fixed.status) == (405, 405, 405)
+    assert sdk.headers["Allow"] == "POST" and fixed.headers["Allow"] == "GET"
+    assert (await fixed.json())["status"] == 405
+    assert sample(text, "edge_agent_requests_total", route="/visit", status="405") == 2
+    assert sample(text, "edge_agent_requests_total", route="/status", status="405") == 1
+    assert sample(text, "edge_agent_requests_total", route="unmatched", status="405") is None
 
 
 async def test_process_and_build_series(client: TestClient) -> None:

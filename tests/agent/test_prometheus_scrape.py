@@ -1,6 +1,6 @@
 """A real Prometheus server scrapes the agent on loopback, and its query API reads back what happened:
-the 422 of a bad ``/visit`` under its real status, the unknown paths under one label, build and process
-series. Waits are bounded (30 s)."""
+the 422 of a bad ``/visit`` under its real status, its 405 under its route, the unknown paths under one
+label, the retry reasons, build and process series. Waits are bounded (30 s)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from edge_agent import __version__
+from edge_agent.sync.client import RETRY_REASONS
 from tests.helpers import envelope, require_binary
 
 DEADLINE_S = 30.0
@@ -102,7 +103,8 @@ async def test_prometheus_reads_the_real_status_and_bounded_routes(
     good = await client.post("/visit", json=envelope())
     for path in ("/favicon.ico", "/zzz-test-404"):
         assert (await client.get(path)).status == 404
-    assert (bad.status, good.status) == (422, 200)
+    wrong_method = await client.get("/visit")
+    assert (bad.status, good.status, wrong_method.status) == (422, 200, 405)
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         up = await wait_for_value(session, prometheus, 'up{job="edge-agent"}', 1)
@@ -112,6 +114,10 @@ async def test_prometheus_reads_the_real_status_and_bounded_routes(
         unmatched = await wait_for_value(
             session, prometheus, 'edge_agent_requests_total{route="unmatched",status="404"}', 2
         )
+        refused_method = await wait_for_value(
+            session, prometheus, 'edge_agent_requests_total{route="/visit",status="405"}', 1
+        )
+        retry_reasons = await query(session, prometheus, "edge_agent_retried_total")
         as_500 = await query(session, prometheus, 'edge_agent_requests_total{route="/visit",status="500"}')
         routes = await query(session, prometheus, "count by (route) (edge_agent_requests_total)")
         build = await query(session, prometheus, "edge_agent_build_info")
@@ -123,8 +129,12 @@ async def test_prometheus_reads_the_real_status_and_bounded_routes(
     assert up == 1
     assert rejected == 1
     assert unmatched == 2
+    assert refused_method == 1
+    # Every retry reason is a series from the first scrape, at 0 with no upstream.
+    assert {r["metric"]["reason"] for r in retry_reasons} == set(RETRY_REASONS)
+    assert all(float(r["value"][1]) == 0 for r in retry_reasons)
     assert as_500 == []
     assert not any("favicon" in r["metric"]["route"] or "zzz" in r["metric"]["route"] for r in routes)
     assert [r["metric"]["version"] for r in build] == [__version__]
     assert memory and float(memory[0]["value"][1]) > 0
-    assert latency and float(latency[0]["value"][1]) == 1
+    assert latency and float(latency[0]["value"][1]) == 2  # the 422 and the 405

@@ -299,5 +299,5 @@ async def test_metrics_count_pulls_by_outcome(agent: TestClient, sim: TestClient
     assert 'edge_agent_sync_attempts_total{job="pull",outcome="full"} 1.0' in text
     assert 'edge_agent_sync_attempts_total{job="pull",outcome="rejected"} 1.0' in text
     assert 'edge_agent_sync_state{state="online"} 1.0' in text
-    assert "edge_agent_delivered_total 0.0" in text
+    assert 'edge_agent_delivered_total{reason="accepted"} 0.0' in text
     assert "edge_agent_bundle_age_seconds" in text

@@ -86,9 +86,11 @@ _FIXED = {(r.method, r.path): r for r in FIXED_ROUTES}
 _SDK = {(r.method, r.path): r for r in SDK_ROUTES}
 
 
-def sdk_methods(path: str) -> list[str]:
-    """The methods the SDK serves at a normalized path (empty: no such SDK route)."""
-    return sorted(m for m, p in _SDK if p == path)
+def at_path(path: str) -> list[Route]:
+    """Every entry at a request path, whatever the method: the fixed route there, else the SDK route at
+    its normalized form. A request no entry answers but this finds is a 405, not a 404."""
+    fixed = [r for r in FIXED_ROUTES if r.path == path]
+    return fixed or [r for r in SDK_ROUTES if r.path == sdk_path(path)]
 
 
 def match(request: web.Request, method: str | None = None) -> Route | None:
