@@ -28,8 +28,8 @@ from edge_agent.agent.wire import ChooseRequest, parse_request
 from edge_agent.clock import ManualClock
 from edge_agent.config.settings import load_settings
 from edge_agent.storage.bundles import parse_bundle
+from edge_agent.storage.caps import CapCounts
 from edge_agent.storage.database import Database
-from edge_agent.storage.decisions import CapCounts
 from edge_agent.storage.profile_state import CartLine, ProfileState
 from edge_agent.storage.profiles import Identity
 from edge_agent.storage.tracking import HistoryItem, Snapshot
@@ -62,10 +62,10 @@ def generate_snapshot(rng: random.Random, history: int) -> Snapshot:
         purchases=4,
         last_purchase_at=NOW - 12 * DAY,
         affinity={p: (rng.random() * 5, NOW - rng.random() * 30 * DAY) for p in rng.sample(PRODUCTS, 60)},
-        caps={f"cmp_{i}": CapCounts(1, 1, 1, 0, 0, 0) for i in range(0, 200, 15)},
     )
+    caps = {f"cmp_{i}": CapCounts(1, 1, 1, 0, 0, 0) for i in range(0, 200, 15)}
     assignments = {f"exp_{i}": f"var_{i}_0" for i in range(0, 200, 7)}
-    return Snapshot(identity=identity, history=items, assignments=assignments, state=state)
+    return Snapshot(identity=identity, history=items, assignments=assignments, state=state, caps=caps)
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ Handlers stay thin: parse → ``track`` (one durable write) → decide (pure, on
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -16,21 +18,38 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from edge_agent.agent.bundles import BundleHolder, LoadedBundle
-from edge_agent.agent.decide.campaigns import CapCheck
 from edge_agent.agent.decide.context import EvalContext, HistoryEntry
 from edge_agent.agent.decide.facts import device_info, traffic_source
-from edge_agent.agent.decide.profile import affinity, cap_check, cart_facts, profile_facts
+from edge_agent.agent.decide.profile import affinity, cart_facts, profile_facts
 from edge_agent.agent.decide.recommend import Recommender
 from edge_agent.agent.decide.segments import SegmentCache
-from edge_agent.agent.wire import Envelope, parse_json, parse_request
+from edge_agent.agent.wire import Envelope, EventIn, parse_json, parse_request
 from edge_agent.clock import Clock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import Forbidden, PayloadTooLarge
+from edge_agent.storage import caps
+from edge_agent.storage.caps import CapCheck
 from edge_agent.storage.database import Database
 from edge_agent.storage.profiles import IdentityRequest, SessionPolicy
-from edge_agent.storage.tracking import Kind, Snapshot, TrackRequest, track
+from edge_agent.storage.route_spec import RouteSpec
+from edge_agent.storage.tracking import Snapshot, TrackRequest, track
 
 M = TypeVar("M", bound=BaseModel)
+
+
+E = TypeVar("E", bound=Envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class SdkRoute(Generic[E]):
+    """An SDK route's table entry as its handler sees it: what the route means and what it parses."""
+
+    spec: RouteSpec
+    model: type[E]
+
+
+# ``handler(entry, request)``: the table binds each SDK handler to its entry.
+SdkHandler = Callable[[SdkRoute[E], web.Request], Awaitable[web.Response]]
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -39,10 +58,6 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def _local_tz(name: str | None) -> tzinfo | None:
     return ZoneInfo(name) if name else None
-
-
-# Routes whose decisions are subject to frequency caps: they read the cap counts in their write.
-_CAPPED_KINDS = frozenset({"visit", "event", "choose"})
 
 
 class Services:
@@ -92,18 +107,17 @@ class Services:
 
     async def track(
         self,
-        kind: Kind,
-        path: str,
+        spec: RouteSpec,
         raw: dict[str, Any],
         env: Envelope,
         *,
         loaded: LoadedBundle,
-        events: list[dict[str, Any]] | None = None,
-        want_assignments: bool = False,
+        events: Sequence[EventIn] = (),
+        sent_events: list[dict[str, Any]] | None = None,
     ) -> Snapshot:
         now = self.clock.now()
         req = TrackRequest(
-            kind=kind,
+            spec=spec,
             sec=env.sec,
             identity=IdentityRequest(
                 uid=env.user.uid,
@@ -113,29 +127,24 @@ class Services:
                 attributes=env.user.attributes,
                 traffic_source=traffic_source(env.ctx.utm, env.ctx.referrer),
             ),
-            path=path,
             body=raw,
+            page=env.ctx,
             ctx=env.ctx_data,
-            events=events or [],
+            events=events,
+            sent_events=sent_events or [],
             history_days=loaded.compiled.history_days,
             history_types=loaded.compiled.history_types,
             want_counters=env.options.is_return_counter,
-            want_assignments=want_assignments,
-            cap_day_start=self.day_start(now) if kind in _CAPPED_KINDS else None,
+            tz=self.tz,
         )
         return await self.db.write(lambda conn: track(conn, req, now, self.policy))
 
     # -- decisions -----------------------------------------------------------------------------------
 
-    def day_start(self, now: float) -> float:
-        """The start of ``now``'s calendar day in ``decision.timezone`` (per-day caps)."""
-        local = datetime.fromtimestamp(now, self.tz)  # naive local time when no zone is configured
-        return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
     @staticmethod
     def caps(snap: Snapshot) -> CapCheck:
         """The frequency-cap check for this request, from the counts read in its write."""
-        return cap_check(snap.state.caps)
+        return caps.check(snap.caps)
 
     def context(self, snap: Snapshot, env: Envelope, loaded: LoadedBundle) -> EvalContext:
         now = self.clock.now()

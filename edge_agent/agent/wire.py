@@ -17,20 +17,18 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from edge_agent.errors import ParameterError
 from edge_agent.json_depth import depth_problem
 from edge_agent.storage.finite import MAX_AMOUNT
+from edge_agent.storage.values import product_id, scalar_text
 
 
-def _scalar_to_str(value: Any) -> Any:
-    """Android may send identifiers as JSON numbers or booleans (sdk-wire-contract §2.8)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    return value
+def _product_id(value: Any) -> Any:
+    """A product id: numbers as text (Android), ``""``, booleans and null as no id (``values.product_id``);
+    an object or a list stays itself and is refused as not a string."""
+    return value if isinstance(value, dict | list) else product_id(value)
 
 
 def _lenient_str(value: Any) -> Any:
     """Identity fields: a non-string, non-scalar value is ignored rather than rejected (agent-api §3)."""
-    value = _scalar_to_str(value)
+    value = scalar_text(value)
     return value if isinstance(value, str) else None
 
 
@@ -40,7 +38,7 @@ def _attribute_value(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bool | int | float):
-        return _scalar_to_str(value)  # type: ignore[no-any-return]
+        return scalar_text(value)  # type: ignore[no-any-return]
     return orjson.dumps(value).decode()
 
 
@@ -50,10 +48,11 @@ def _attributes(value: Any) -> Any:
     return {str(k): _attribute_value(v) for k, v in value.items()}
 
 
-ScalarStr = Annotated[str, BeforeValidator(_scalar_to_str)]
+ScalarStr = Annotated[str, BeforeValidator(scalar_text)]
 # Money and quantities: finite and within ±MAX_AMOUNT, so no sum or product of them can overflow.
 Amount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
 LenientStr = Annotated[str | None, BeforeValidator(_lenient_str)]
+ProductId = Annotated[str | None, BeforeValidator(_product_id)]
 
 
 class Wire(BaseModel):
@@ -106,7 +105,7 @@ class Envelope(Wire):
 
 
 class CartItemIn(Wire):
-    product_id: ScalarStr | None = Field(None, alias="productId")
+    product_id: ProductId = Field(None, alias="productId")
     quantity: Amount | None = None
     item_price: Amount | None = Field(None, alias="itemPrice")
 
@@ -120,7 +119,7 @@ class EventIn(BaseModel):
     name: str | None = None
     value: Amount | None = None
     quantity: Amount | None = None
-    product_id: ScalarStr | None = Field(None, alias="productId")
+    product_id: ProductId = Field(None, alias="productId")
     currency: str | None = None
     cart: list[CartItemIn] | None = None
     event_time: str | None = Field(None, alias="eventTime")

@@ -104,33 +104,6 @@ def engagement_hit(
     return True
 
 
-@dataclass(slots=True, frozen=True)
-class CapCounts:
-    """One campaign's decisions and impressed decisions for a profile: in all, this session, today."""
-
-    decisions: int = 0
-    session_decisions: int = 0
-    day_decisions: int = 0
-    impressions: int = 0
-    session_impressions: int = 0
-    day_impressions: int = 0
-
-
-def cap_counts(conn: sqlite3.Connection, uid: str, ses: str, day_start: float) -> dict[str, CapCounts]:
-    """campaign id → :class:`CapCounts` for every campaign the profile has ``/choose`` decisions of.
-
-    A decision counts for the session it was made in; a decision counts on the day it was made, an
-    impression on the day of its first impression hit.
-    """
-    rows = conn.execute(
-        "SELECT campaign_id, COUNT(*), TOTAL(ses = ?1), TOTAL(at >= ?2), COUNT(impressed_at), "
-        "TOTAL(impressed_at IS NOT NULL AND ses = ?1), TOTAL(impressed_at >= ?2) "
-        "FROM decisions WHERE uid = ?3 AND route = ?4 GROUP BY campaign_id",
-        (ses, day_start, uid, CHOOSE),
-    )
-    return {row[0]: CapCounts(*(int(n) for n in tuple(row)[1:])) for row in rows}
-
-
 def assignments_for(conn: sqlite3.Connection, uid: str) -> dict[str, str]:
     """experience id → variation id already assigned to this profile."""
     return {

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
 #: The largest magnitude of any amount the agent accepts or keeps (a trillion: far above any basket).
 MAX_AMOUNT = 1e12
@@ -36,15 +35,3 @@ def total(values: Iterable[float]) -> float:
 def times(a: float, b: float) -> float:
     """``a × b`` clamped (1e12 × 1e12 is finite, but its sums would not be for long)."""
     return clamp(clamp(a) * clamp(b))
-
-
-def number(value: Any) -> float | None:
-    """A stored or wire value as a finite, clamped float; None when it is not a number at all (booleans,
-    strings, null, NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        as_float = float(value)
-    except OverflowError:  # an int beyond any float
-        as_float = math.copysign(math.inf, value)
-    return None if math.isnan(as_float) else clamp(as_float)

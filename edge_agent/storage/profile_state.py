@@ -1,40 +1,46 @@
-"""What decisioning knows about a profile beyond its identity: the cart, purchases, product affinity and the
-frequency-cap counts of its decisions.
+"""What decisioning knows about a profile beyond its identity: the cart, purchases and product affinity.
 
 The state is kept incrementally in the ``profile_state`` table: :func:`advance` runs on the writer thread
 from ``tracking.track``, in the same transaction that records the visit or events, so conditions never see
 a cart that disagrees with the history. Nothing here is recomputed from the history on a request.
 
-Cart (bundle.md §2): ``add-to-cart-v1``/``remove-from-cart-v1`` with a ``cart`` list take it as the cart
-after the change; without one they add/remove ``quantity`` (default 1; a remove without quantity drops the
-line) of ``productId`` priced at ``value / quantity`` — ``value`` is read as the line's total, as the SDKs'
-own examples send it. ``sync-cart-v1`` replaces the cart with its ``cart`` (no ``cart``: unchanged);
-``purchase-v1`` empties it. Unknown prices count 0.
+What each event type does to the cart (bundle.md §2) is :data:`~edge_agent.storage.event_types.EVENT_TYPES`:
+an add or remove with a ``cart`` list takes it as the cart after the change; without one it adds/removes
+``quantity`` (default 1; a remove without quantity drops the line) of ``productId`` priced at
+``value / quantity`` — ``value`` is read as the line's total, as the SDKs' own examples send it. A sync
+replaces the cart with its ``cart`` (no ``cart``: unchanged); a purchase empties it. Unknown prices count 0.
 
 Every amount kept here is finite (``storage/finite``), and a row that is not — written by an older
 version, or damaged — is repaired as it is read and rewritten by the next write (:func:`_from_row`).
 
-Affinity: a per-product score that halves every :data:`AFFINITY_HALF_LIFE_DAYS`; a product view (``/visit``
-with ``ctx.type == "PRODUCT"``, product ``ctx.data[0]``) adds 1, an add to cart 3 and each purchased product
-5 (:data:`AFFINITY_WEIGHTS`). Scores are kept per product, not per category or brand, so a catalog update
-re-maps them; the agent sums them per catalog attribute when it answers ``details.affinity``.
+Affinity: a per-product score that halves every :data:`AFFINITY_HALF_LIFE_DAYS`; a product view adds
+``VIEW_AFFINITY``, each event its type's ``affinity`` for each of its products (``event_types``). Scores are
+kept per product, not per category or brand, so a catalog update re-maps them; the agent sums them per
+catalog attribute when it answers ``details.affinity``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from edge_agent.storage import values
-from edge_agent.storage.decisions import CapCounts, cap_counts
-from edge_agent.storage.finite import clamp, number, times, total
+from edge_agent.storage.event_types import (
+    EVENT_TYPES,
+    VIEW_AFFINITY,
+    CartChange,
+    CartItem,
+    TrackedEvent,
+    event_products,
+)
+from edge_agent.storage.finite import clamp, times, total
 from edge_agent.storage.profiles import Identity
+from edge_agent.storage.values import number
 
 AFFINITY_HALF_LIFE_DAYS = 30.0
-AFFINITY_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 # Most products kept per profile; the lowest scores go first. Bounds the row and the read.
 MAX_AFFINITY_PRODUCTS = 200
 
@@ -57,7 +63,6 @@ class ProfileState:
     purchases: int = 0
     last_purchase_at: float | None = None
     affinity: dict[str, tuple[float, float]] = field(default_factory=dict)  # productId → (score, as of)
-    caps: dict[str, CapCounts] = field(default_factory=dict)  # campaignId → counts (when asked for)
 
     @property
     def cart_value(self) -> float:
@@ -76,83 +81,57 @@ def decayed(score: float, since: float, now: float) -> float:
 def advance(
     conn: sqlite3.Connection,
     identity: Identity,
-    kind: str,
-    events: list[dict[str, Any]],
-    ctx: dict[str, Any],
     now: float,
     *,
-    cap_day_start: float | None = None,
+    viewed: str | None = None,
+    events: Sequence[tuple[TrackedEvent, float]] = (),
 ) -> ProfileState:
-    """Apply one request's visit or events to the profile's state, store it if it changed, and return it.
-
-    ``events`` must already carry ``eventTime`` (``track`` fills it in). With ``cap_day_start`` (the start of
-    the local calendar day) the per-campaign cap counts of the profile's decisions are read too.
-    """
+    """Apply one request's product view (``viewed``) or events (each with the time it happened) to the
+    profile's state, store it if it changed, and return it."""
     row = conn.execute("SELECT * FROM profile_state WHERE uid = ?", (identity.uid,)).fetchone()
     state, changed = _from_row(row) if row is not None else (ProfileState(), False)
-    if kind == "visit":
-        changed = _apply_visit(state, ctx, now)
-    elif kind == "event":
-        for event in events:
-            changed = _apply_event(state, event, values.event_time(event, now)) or changed
+    if viewed is not None:
+        _boost(state, viewed, VIEW_AFFINITY, now)
+        changed = True
+    for event, at in events:
+        changed = _apply_event(state, event, at) or changed
     if changed:
         _store(conn, identity.uid, state, now)
-    if cap_day_start is not None:
-        state.caps = cap_counts(conn, identity.uid, identity.ses, cap_day_start)
     return state
 
 
 # --- applying -----------------------------------------------------------------------------------------------
 
 
-def _apply_visit(state: ProfileState, ctx: dict[str, Any], now: float) -> bool:
-    data = ctx.get("data")
-    if ctx.get("type") != "PRODUCT" or not isinstance(data, list) or not data:
+def _apply_event(state: ProfileState, event: TrackedEvent, at: float) -> bool:
+    rule = EVENT_TYPES.get(event.type)
+    if rule is None:
         return False
-    product_id = values.product_id(data[0])
-    if product_id is None:
-        return False
-    _boost(state, product_id, AFFINITY_WEIGHTS["view"], now)
-    return True
-
-
-def _apply_event(state: ProfileState, event: dict[str, Any], at: float) -> bool:
-    kind = event.get("type")
-    if kind == "purchase-v1":
-        lines = _lines(event.get("cart")) or []
-        value = number(event.get("value"))
-        spent = value if value is not None else total(times(x.quantity, x.item_price) for x in lines)
+    for product in event_products(event) if rule.affinity else ():
+        _boost(state, product, rule.affinity, at)
+    after = _lines(event.cart)
+    if rule.cart is CartChange.PURCHASE:
+        lines = after or []
+        spent = event.value
+        if spent is None:
+            spent = total(times(x.quantity, x.item_price) for x in lines)
         state.purchase_value = total((state.purchase_value, spent))
         state.purchases += 1
         state.last_purchase_at = at if state.last_purchase_at is None else max(state.last_purchase_at, at)
         state.cart = []
-        single = values.product_id(event.get("productId"))
-        purchased = [x.product_id for x in lines] or ([single] if single is not None else [])
-        for bought in dict.fromkeys(purchased):
-            _boost(state, bought, AFFINITY_WEIGHTS["purchase"], at)
         return True
-    if kind == "sync-cart-v1":
-        synced = _lines(event.get("cart"))
-        if synced is None:
-            return False
-        state.cart = synced
-        return True
-    if kind not in ("add-to-cart-v1", "remove-from-cart-v1"):
-        return False
-    product_id = values.product_id(event.get("productId"))
-    if kind == "add-to-cart-v1" and product_id is not None:
-        _boost(state, product_id, AFFINITY_WEIGHTS["cart"], at)
-    after = _lines(event.get("cart"))
     if after is not None:
         state.cart = after
-    elif product_id is not None:
-        quantity = number(event.get("quantity"))
-        quantity = quantity if quantity is not None and quantity > 0 else None
-        if kind == "add-to-cart-v1":
-            _add(state.cart, product_id, quantity or 1.0, number(event.get("value")))
-        else:
-            _remove(state.cart, product_id, quantity)
-    return after is not None or product_id is not None
+        return True
+    product_id = event.product_id
+    if rule.cart is CartChange.REPLACE or product_id is None:
+        return rule.affinity > 0 and product_id is not None
+    quantity = event.quantity if event.quantity is not None and event.quantity > 0 else None
+    if rule.cart is CartChange.ADD:
+        _add(state.cart, product_id, quantity or 1.0, event.value)
+    else:
+        _remove(state.cart, product_id, quantity)
+    return True
 
 
 def _add(cart: list[CartLine], product_id: str, quantity: float, value: float | None) -> None:
@@ -182,27 +161,22 @@ def _boost(state: ProfileState, product_id: str, weight: float, at: float) -> No
         del state.affinity[weakest]
 
 
-# --- parsing the tolerant wire values ----------------------------------------------------------------------
-
-
-def _lines(value: Any) -> list[CartLine] | None:
-    """A wire ``cart`` as lines (repeated products merged); None when it is not a list."""
-    if not isinstance(value, list):
+def _lines(items: Sequence[CartItem] | None) -> list[CartLine] | None:
+    """A ``cart`` as lines (repeated products merged, lines without a product or a positive quantity
+    dropped); None when the event has no cart."""
+    if items is None:
         return None
     lines: dict[str, CartLine] = {}
-    for item in value:
-        if not isinstance(item, dict) or (product_id := values.product_id(item.get("productId"))) is None:
+    for item in items:
+        quantity = 1.0 if item.quantity is None else item.quantity
+        if item.product_id is None or quantity <= 0:
             continue
-        quantity = number(item.get("quantity"))
-        quantity = 1.0 if quantity is None else quantity
-        price = number(item.get("itemPrice")) or 0.0
-        if quantity <= 0:
-            continue
-        if product_id in lines:
-            lines[product_id].quantity = total((lines[product_id].quantity, quantity))
-            lines[product_id].item_price = price
+        price = item.item_price or 0.0
+        if item.product_id in lines:
+            lines[item.product_id].quantity = total((lines[item.product_id].quantity, quantity))
+            lines[item.product_id].item_price = price
         else:
-            lines[product_id] = CartLine(product_id, quantity, price)
+            lines[item.product_id] = CartLine(item.product_id, quantity, price)
     return list(lines.values())
 
 

@@ -4,12 +4,12 @@ Writes happen inside the request's own write (``tracking.track`` calls :func:`re
 ``/visit`` or ``/event`` means the scores include it. Requests read only aggregated rows of the window
 they need; nothing scans the event history to rank items.
 
-What counts:
+What counts (the product-view rule and the event types are ``storage/event_types``):
 
-- a **view** is a ``/visit`` whose ``ctx.type`` is ``PRODUCT`` (any case); the product is ``ctx.data[0]``;
+- a **view** is a product view (a visit on a ``PRODUCT`` page); the product is ``ctx.data[0]``;
 - a **cart** is an ``add-to-cart-v1`` event's ``productId`` (one per event, whatever the quantity);
 - a **purchase** is one per distinct ``productId`` of a ``purchase-v1`` event's ``cart`` (or its
-  ``productId`` when it has no cart).
+  ``productId`` when it has no cart), and its products pair as bought together.
 
 Tables (migration ``m004_scores``): ``item_scores`` counts views/carts/purchases per product per UTC day;
 ``pair_scores`` counts co-occurrences per UTC day — kind ``view`` for two products first viewed in the same
@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from edge_agent.storage.finite import number
-from edge_agent.storage.values import event_time, product_id
+from edge_agent.storage.event_types import EVENT_TYPES, TrackedEvent, event_products
+from edge_agent.storage.values import number
 
 DAY_SECONDS = 86_400
 VIEW_PAIRS = "view"
@@ -41,62 +40,35 @@ def day_of(at: float) -> int:
     return int(at // DAY_SECONDS)
 
 
-def _cart_products(event: dict[str, Any]) -> list[str]:
-    cart = event.get("cart")
-    ids = (
-        [product_id(line.get("productId")) for line in cart if isinstance(line, dict)]
-        if isinstance(cart, list)
-        else []
-    )
-    unique = [pid for pid in dict.fromkeys(ids) if pid is not None]
-    return unique[: MAX_PAIR_PARTNERS + 1]
-
-
 # -- writes ------------------------------------------------------------------------------------------
 
 
 def record(
     conn: sqlite3.Connection,
     *,
-    kind: str,
     uid: str,
     ses: str,
-    ctx: dict[str, Any],
-    events: Sequence[dict[str, Any]],
+    viewed: str | None,
+    events: Sequence[tuple[TrackedEvent, float]],
     now: float,
 ) -> None:
-    """Count what one ``/visit`` or ``/event`` call means for recommendations; other kinds do nothing.
+    """Count what one request's product view (``viewed``) or events (each with the time it happened) mean
+    for recommendations.
 
     Runs inside the caller's transaction (the tracking write), so scores commit with the history row.
     """
-    if kind == "visit":
-        viewed = viewed_product(ctx)
-        if viewed is not None:
-            _record_view(conn, uid, ses, viewed, now)
-    elif kind == "event":
-        for event in events:
-            etype = event.get("type")
-            if etype == "add-to-cart-v1":
-                pid = product_id(event.get("productId"))
-                if pid is not None:
-                    _bump(conn, pid, day_of(event_time(event, now)), carts=1)
-            elif etype == "purchase-v1":
-                day = day_of(event_time(event, now))
-                bought = _cart_products(event) or [
-                    p for p in (product_id(event.get("productId")),) if p is not None
-                ]
-                for pid in bought:
-                    _bump(conn, pid, day, purchases=1)
-                _pair_all(conn, BUY_PAIRS, bought, day)
-
-
-def viewed_product(ctx: dict[str, Any]) -> str | None:
-    """The product a ``/visit`` ctx shows, or None when it is not a product view."""
-    ctype = ctx.get("type")
-    data = ctx.get("data")
-    if not isinstance(ctype, str) or ctype.upper() != "PRODUCT" or not isinstance(data, list) or not data:
-        return None
-    return product_id(data[0])
+    if viewed is not None:
+        _record_view(conn, uid, ses, viewed, now)
+    for event, at in events:
+        rule = EVENT_TYPES.get(event.type)
+        if rule is None or rule.score is None:
+            continue
+        day = day_of(at)
+        products = event_products(event)[: MAX_PAIR_PARTNERS + 1]
+        for pid in products:
+            _bump(conn, pid, day, **{rule.score: 1})
+        if rule.bought_together:
+            _pair_all(conn, BUY_PAIRS, products, day)
 
 
 def _bump(

@@ -7,16 +7,28 @@ history, the outbox row and the session rotation of one call commit together or 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import tzinfo
+from typing import Any, Protocol
 
 import orjson
 
-from edge_agent.storage import decisions, history, outbox, profile_state, profiles, scores
+from edge_agent.storage import caps, decisions, history, outbox, profile_state, profiles, scores
+from edge_agent.storage.caps import CapCounts
+from edge_agent.storage.event_types import VISIT_HISTORY_TYPE, TrackedEvent, viewed_product
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy
+from edge_agent.storage.route_spec import Records, RouteSpec
 from edge_agent.storage.values import parse_time, rfc3339
 
-Kind = Literal["visit", "event", "choose", "user", "strategy"]
+
+class Page(Protocol):
+    """The request's ``ctx`` as validated: what the product-view rule reads."""
+
+    @property
+    def type(self) -> str | None: ...
+    @property
+    def data(self) -> Sequence[str] | None: ...
 
 
 @dataclass(slots=True)
@@ -36,22 +48,23 @@ class Snapshot:
     assignments: dict[str, str] = field(default_factory=dict)
     counters: dict[str, int] | None = None
     state: profile_state.ProfileState = field(default_factory=profile_state.ProfileState)
+    caps: dict[str, CapCounts] = field(default_factory=dict)  # campaignId → counts (capped routes)
 
 
 @dataclass(slots=True)
 class TrackRequest:
-    kind: Kind
+    spec: RouteSpec
     sec: str
     identity: IdentityRequest
-    path: str
     body: dict[str, Any]  # the original request body (replayed upstream)
-    ctx: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
+    page: Page
+    ctx: dict[str, Any]  # ``ctx`` as recorded in the history
+    events: Sequence[TrackedEvent] = ()
+    sent_events: list[dict[str, Any]] = field(default_factory=list)  # the same events as sent, for the record
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
     want_counters: bool = False
-    want_assignments: bool = False
-    cap_day_start: float | None = None  # start of the local day: read frequency-cap counts too
+    tz: tzinfo | None = None  # ``decision.timezone``: where the per-day caps' day starts
 
 
 def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str, Any]:
@@ -69,48 +82,57 @@ def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str,
     if device.get("userTime") is None:
         device["userTime"] = rfc3339(now)
     body["device"] = device
-    if req.kind == "event":
-        body["data"] = req.events
+    if req.spec.records is Records.EVENTS:
+        body["data"] = req.sent_events
     return body
 
 
+def _record_events(
+    conn: sqlite3.Connection, req: TrackRequest, identity: Identity, now: float
+) -> list[tuple[TrackedEvent, float]]:
+    """History rows for the request's events, each stamped with ``eventTime`` when the app sent none."""
+    timed = []
+    for event, sent in zip(req.events, req.sent_events, strict=True):
+        if sent.get("eventTime") is None:
+            sent["eventTime"] = rfc3339(now)
+        at = parse_time(sent["eventTime"], now)
+        history.record(
+            conn, uid=identity.uid, ses=identity.ses, type=event.type, at=at, event=sent, ctx=req.ctx
+        )
+        timed.append((event, at))
+    profiles.count_events(conn, identity, len(timed))
+    return timed
+
+
 def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: SessionPolicy) -> Snapshot:
+    spec = req.spec
     identity = profiles.resolve_identity(conn, req.identity, now, policy)
     snap = Snapshot(identity=identity)
-    if req.kind == "visit":
+    viewed: str | None = None
+    timed: list[tuple[TrackedEvent, float]] = []
+    if spec.records is Records.VISIT:
         profiles.count_visit(conn, identity)
         history.record(
-            conn, uid=identity.uid, ses=identity.ses, type="visit", at=now, event=None, ctx=req.ctx
+            conn, uid=identity.uid, ses=identity.ses, type=VISIT_HISTORY_TYPE, at=now, event=None, ctx=req.ctx
         )
-    elif req.kind == "event":
-        for event in req.events:
-            if event.get("eventTime") is None:
-                event["eventTime"] = rfc3339(now)
-            at = parse_time(event["eventTime"], now)
-            history.record(
-                conn, uid=identity.uid, ses=identity.ses, type=event["type"], at=at, event=event, ctx=req.ctx
-            )
-        profiles.count_events(conn, identity, len(req.events))
-    snap.state = profile_state.advance(
-        conn, identity, req.kind, req.events, req.ctx, now, cap_day_start=req.cap_day_start
-    )
-    scores.record(
-        conn, kind=req.kind, uid=identity.uid, ses=identity.ses, ctx=req.ctx, events=req.events, now=now
-    )
-    queue_it = req.kind in ("visit", "event") or (
-        req.kind == "user" and (req.identity.attributes or req.identity.custom)
-    )
-    if queue_it:
+        viewed = viewed_product(req.page.type, req.page.data)
+    elif spec.records is Records.EVENTS:
+        timed = _record_events(conn, req, identity, now)
+    snap.state = profile_state.advance(conn, identity, now, viewed=viewed, events=timed)
+    scores.record(conn, uid=identity.uid, ses=identity.ses, viewed=viewed, events=timed, now=now)
+    if spec.queues(sends_identity=bool(req.identity.attributes or req.identity.custom)):
         body = orjson.dumps(_replay_body(req, identity, now)).decode()
-        outbox.enqueue(conn, sec=req.sec, method="POST", path=req.path, body=body, uid=identity.uid, now=now)
+        outbox.enqueue(conn, sec=req.sec, method="POST", path=spec.path, body=body, uid=identity.uid, now=now)
     if req.history_types:
         since = now - req.history_days * 86400
         snap.history = [
             HistoryItem(row["type"], row["at"], orjson.loads(row["event"]), orjson.loads(row["ctx"]))
             for row in history.for_profile(conn, identity.uid, since, req.history_types)
         ]
-    if req.want_assignments:
+    if spec.assignments:
         snap.assignments = decisions.assignments_for(conn, identity.uid)
+    if spec.capped:
+        snap.caps = caps.counts(conn, identity.uid, identity.ses, caps.day_start(now, req.tz))
     if req.want_counters:
         snap.counters = history.counters(conn, identity.uid)
     return snap

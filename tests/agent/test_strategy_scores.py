@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from blockbuster import blockbuster_ctx
 
@@ -44,6 +45,15 @@ async def test_only_product_screens_are_views(shop: Shop) -> None:
     await shop.post("/visit", "u1", ctx={"type": "product", "data": [1003]})  # Android may send numbers
     rows = db_rows(db_path(shop), "SELECT product_id, views FROM item_scores")
     assert [tuple(r) for r in rows] == [("1003", 1)]
+
+
+@pytest.mark.parametrize("page", ["PRODUCT", "product"])
+async def test_a_product_view_feeds_scores_and_affinity_alike_in_any_case(shop: Shop, page: str) -> None:
+    await shop.post("/visit", "u1", ctx={"type": page, "data": ["sku-1002"]})
+    views = db_rows(db_path(shop), "SELECT product_id, views FROM item_scores")
+    assert [tuple(r) for r in views] == [("sku-1002", 1)]
+    state = db_rows(db_path(shop), "SELECT affinity FROM profile_state")  # the one profile
+    assert list(orjson.loads(state[0][0])) == ["sku-1002"]
 
 
 async def test_ranking_reads_scores_not_the_event_history(shop: Shop) -> None:

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from edge_agent.storage import profile_state
+from edge_agent.agent.wire import CtxIn, EventIn, parse_request
+from edge_agent.storage import caps, profile_state
 from edge_agent.storage.database import connect
+from edge_agent.storage.event_types import viewed_product
 from edge_agent.storage.migrations import migrate
 from edge_agent.storage.profile_state import AFFINITY_HALF_LIFE_DAYS, ProfileState, advance
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy, resolve_identity
+from edge_agent.storage.values import parse_time
 
 NOW = 1_790_000_000.0
 DAY = 86_400.0
@@ -33,9 +36,18 @@ def who(conn: sqlite3.Connection) -> Identity:
 
 
 def events(conn: sqlite3.Connection, who: Identity, *items: dict[str, Any], at: float = NOW) -> ProfileState:
-    """As ``track`` calls it: every event already carries an ``eventTime``."""
-    stamped = [{"eventTime": "2026-09-21T14:13:20Z", **item} for item in items]
-    return advance(conn, who, "event", stamped, {}, at)
+    """As ``track`` calls it: the validated request models, each with the time it happened."""
+    timed = []
+    for item in items:
+        when = parse_time(item.get("eventTime"), 1_789_999_999.0)
+        timed.append((parse_request(EventIn, item), when))
+    return advance(conn, who, at, events=timed)
+
+
+def view(conn: sqlite3.Connection, who: Identity, ctx: dict[str, Any], at: float = NOW) -> ProfileState:
+    """A visit, as ``track`` calls it: the product-view rule applied to the validated ``ctx``."""
+    page = parse_request(CtxIn, ctx)
+    return advance(conn, who, at, viewed=viewed_product(page.type, page.data))
 
 
 def add(product: str, quantity: Any = 1, value: Any = None, **extra: Any) -> dict[str, Any]:
@@ -103,7 +115,7 @@ def test_last_purchase_is_the_event_time_and_state_survives_a_new_connection(
     events(conn, who, {"type": "purchase-v1", "value": 1, "cart": [], "eventTime": "2026-09-01T00:00:00Z"})
     other = connect(tmp_path / "state.db")
     try:
-        state = advance(other, who, "choose", [], {}, NOW)
+        state = advance(other, who, NOW)
     finally:
         other.close()
     assert state.last_purchase_at == 1_788_220_800.0  # 2026-09-01T00:00:00Z, not the receive time
@@ -113,9 +125,9 @@ def test_last_purchase_is_the_event_time_and_state_survives_a_new_connection(
 def test_affinity_weights_views_carts_and_purchases_and_halves_per_half_life(
     conn: sqlite3.Connection, who: Identity
 ) -> None:
-    state = advance(conn, who, "visit", [], {"type": "PRODUCT", "data": ["sku-1"]}, NOW)
+    state = view(conn, who, {"type": "PRODUCT", "data": ["sku-1"]})
     assert state.affinity["sku-1"] == (1.0, NOW)
-    advance(conn, who, "visit", [], {"type": "CART", "data": ["sku-2"]}, NOW)  # not a product view
+    view(conn, who, {"type": "CART", "data": ["sku-2"]})  # not a product view
     state = events(conn, who, add("sku-2", 1, 1.0))
     purchase = {
         "type": "purchase-v1",
@@ -125,7 +137,7 @@ def test_affinity_weights_views_carts_and_purchases_and_halves_per_half_life(
     state = events(conn, who, purchase)
     assert {k: v[0] for k, v in state.affinity.items()} == {"sku-1": 1.0, "sku-2": 3.0, "sku-3": 5.0}
     later = NOW + AFFINITY_HALF_LIFE_DAYS * DAY
-    state = advance(conn, who, "visit", [], {"type": "PRODUCT", "data": ["sku-1"]}, later)
+    state = view(conn, who, {"type": "PRODUCT", "data": ["sku-1"]}, later)
     assert state.affinity["sku-1"] == (pytest.approx(1.5), later)
     assert profile_state.decayed(*state.affinity["sku-3"], later) == pytest.approx(2.5)
 
@@ -134,32 +146,46 @@ def test_affinity_keeps_a_bounded_number_of_products(conn: sqlite3.Connection, w
     events(conn, who, add("keep", 1, 1.0))  # weight 3: outlives the views
     limit = profile_state.MAX_AFFINITY_PRODUCTS
     for i in range(limit + 1):
-        state = advance(conn, who, "visit", [], {"type": "PRODUCT", "data": [f"v{i}"]}, NOW + i)
+        state = view(conn, who, {"type": "PRODUCT", "data": [f"v{i}"]}, NOW + i)
     assert len(state.affinity) == limit
     assert "keep" in state.affinity
     assert "v0" not in state.affinity and "v1" not in state.affinity  # the oldest views went first
 
 
-def test_odd_wire_values_are_ignored_not_errors(conn: sqlite3.Connection, who: Identity) -> None:
+@pytest.mark.parametrize("page", ["PRODUCT", "product", "Product"])
+def test_a_product_view_is_one_rule_whatever_the_case(
+    conn: sqlite3.Connection, who: Identity, page: str
+) -> None:
+    state = view(conn, who, {"type": page, "data": [1003]})  # Android may send numbers
+    assert state.affinity == {"1003": (1.0, NOW)}
+    scores_row = conn.execute("SELECT views FROM item_scores WHERE product_id = '1003'").fetchone()
+    assert scores_row is None  # advance keeps the state; the scores are tracking's other step
+
+
+def test_lines_without_a_product_or_a_positive_quantity_are_dropped(
+    conn: sqlite3.Connection, who: Identity
+) -> None:
     state = events(
         conn,
         who,
-        add("sku-1", quantity=True, value="12"),  # a boolean is not a quantity, a string not a value
-        {"type": "add-to-cart-v1"},
-        {"type": "sync-cart-v1", "cart": [{"quantity": 1}, "x", {"productId": "a", "quantity": -1}]},
-    )
+        {"type": "add-to-cart-v1"},  # no product: nothing to add
+        {"type": "sync-cart-v1", "cart": [{"quantity": 1}, {"productId": "", "quantity": 1},
+                                          {"productId": "a", "quantity": -1}]},
+    )  # fmt: skip
     assert state.cart == []
-    state = events(conn, who, add("sku-1", quantity=True, value="12"))
+    state = events(conn, who, add("sku-1", quantity=None, value=None))
     assert lines(state) == {"sku-1": (1, 0.0)}
 
 
-def test_cap_counts_are_read_only_when_asked(conn: sqlite3.Connection, who: Identity) -> None:
+def test_cap_counts_count_choose_decisions_per_session_and_day(
+    conn: sqlite3.Connection, who: Identity
+) -> None:
     conn.execute(
         "INSERT INTO decisions (decision_id, campaign_id, experience_id, variation_id, uid, ses, at) "
         "VALUES ('d1', 'cmp_a', 'e', 'v', 'u1', ?, ?)",
         (who.ses, NOW),
     )
-    assert advance(conn, who, "choose", [], {}, NOW).caps == {}
-    counts = advance(conn, who, "choose", [], {}, NOW, cap_day_start=NOW - 60).caps["cmp_a"]
+    counts = caps.counts(conn, who.uid, who.ses, NOW - 60)["cmp_a"]
     assert (counts.decisions, counts.session_decisions, counts.day_decisions) == (1, 1, 1)
     assert (counts.impressions, counts.session_impressions, counts.day_impressions) == (0, 0, 0)
+    assert caps.counts(conn, who.uid, "other-session", NOW + 60)["cmp_a"].session_decisions == 0

@@ -7,7 +7,7 @@ Several eligible campaigns: highest priority first, ties in bundle order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,9 +19,9 @@ from edge_agent.agent.decide.compiled import (
 )
 from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.wire import ChooseItemIn
+from edge_agent.storage.caps import CapCheck
 from edge_agent.storage.decisions import Decision
-
-CapCheck = Callable[[CompiledCampaign], bool]
+from edge_agent.storage.route_spec import Trigger
 
 
 class ProductsProvider(Protocol):
@@ -60,12 +60,14 @@ def eligible(campaign: CompiledCampaign, ctx: EvalContext, caps: CapCheck | None
 
 
 def _matching_trigger(
-    campaign: CompiledCampaign, ctx: EvalContext, kind: str, events: list[dict[str, Any]]
+    campaign: CompiledCampaign, ctx: EvalContext, kind: Trigger, events: list[dict[str, Any]] | None
 ) -> CompiledTrigger | None:
+    """A visit (``events`` None) fires a trigger whose condition holds; an event fires one naming its type
+    whose condition holds with that event."""
     for trigger in campaign.triggers:
         if trigger.type != kind:
             continue
-        if kind == "PAGELOAD":
+        if events is None:
             if trigger.condition(ctx):
                 return trigger
             continue
@@ -78,16 +80,16 @@ def _matching_trigger(
 def triggered(
     bundle: CompiledBundle,
     ctx: EvalContext,
-    kind: str,
+    kind: Trigger,
     *,
     events: list[dict[str, Any]] | None = None,
     caps: CapCheck | None = None,
     limit: int = 1,
 ) -> list[dict[str, Any]]:
-    """``campaigns[]`` for a /visit (PAGELOAD) or /event (EVENT) response."""
+    """``campaigns[]`` for a /visit (PAGELOAD, no ``events``) or /event (EVENT) response."""
     hits: list[dict[str, Any]] = []
     for campaign in bundle.ranked:
-        trigger = _matching_trigger(campaign, ctx, kind, events or [])
+        trigger = _matching_trigger(campaign, ctx, kind, events)
         if trigger is None or not eligible(campaign, ctx, caps):
             continue
         experience = first_experience(campaign, ctx)

@@ -1,5 +1,5 @@
-"""What the decisioning reads about a profile: ``profile.*``/``cart.*`` facts, ``details.affinity`` and the
-frequency-cap check (bundle.md §2, §4; agent-api §3).
+"""What the decisioning reads about a profile: ``profile.*``/``cart.*`` facts and ``details.affinity``
+(bundle.md §2; agent-api §3). The frequency-cap check is ``storage/caps``.
 
 Everything here is a pure function of the :class:`~edge_agent.storage.profile_state.ProfileState` read in the
 request's write transaction; nothing touches SQLite.
@@ -11,10 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from edge_agent.agent.decide.campaigns import CapCheck
-from edge_agent.agent.decide.compiled import CompiledCampaign
 from edge_agent.storage.condition_paths import CartFacts, ProfileFacts
-from edge_agent.storage.decisions import CapCounts
 from edge_agent.storage.finite import total
 from edge_agent.storage.profile_state import ProfileState, decayed
 
@@ -61,27 +58,3 @@ def affinity(state: ProfileState, catalog: Mapping[str, Mapping[str, Any]], now:
         attribute: {k: round(v, 3) for k, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))}
         for attribute, values in sums.items()
     }
-
-
-def cap_check(counts: Mapping[str, CapCounts]) -> CapCheck:
-    """A :data:`CapCheck` over the profile's counts: true while the campaign is under all of its caps.
-
-    ``countOn: decision`` counts every decision (a control decision too); ``countOn: impression`` counts the
-    decisions that had an impression hit. A campaign is capped once a count reaches its cap.
-    """
-
-    def allowed(campaign: CompiledCampaign) -> bool:
-        caps = campaign.caps
-        if caps is None:
-            return True
-        used = counts.get(campaign.campaign_id)
-        if used is None:
-            return True
-        if caps.on_impression:
-            totals = (used.impressions, used.session_impressions, used.day_impressions)
-        else:
-            totals = (used.decisions, used.session_decisions, used.day_decisions)
-        limits = (caps.per_user, caps.per_session, caps.per_day)
-        return all(limit is None or total < limit for limit, total in zip(limits, totals, strict=True))
-
-    return allowed

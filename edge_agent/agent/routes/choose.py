@@ -12,16 +12,16 @@ from aiohttp import web
 from edge_agent.agent.decide.campaigns import Chooser
 from edge_agent.agent.decide.compiled import serves
 from edge_agent.agent.routes.common import active_bundle, services
-from edge_agent.agent.services import json_response
+from edge_agent.agent.services import SdkRoute, json_response
 from edge_agent.agent.wire import ChooseRequest
 from edge_agent.storage.tracking import record_decisions
 
 
-async def choose(request: web.Request) -> web.Response:
+async def choose(sdk: SdkRoute[ChooseRequest], request: web.Request) -> web.Response:
     svc = services(request)
-    raw, req = await svc.read(request, ChooseRequest)
+    raw, req = await svc.read(request, sdk.model)
     loaded = active_bundle(request)
-    snap = await svc.track("choose", "/choose", raw, req, loaded=loaded, want_assignments=True)
+    snap = await svc.track(sdk.spec, raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
     products = svc.recommender.batch(ctx, loaded.compiled, req.content_settings)
     chooser = Chooser(

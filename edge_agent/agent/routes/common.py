@@ -14,6 +14,7 @@ from edge_agent.agent.keys import bundle_key, services_key
 from edge_agent.agent.services import Services
 from edge_agent.errors import StorageUnavailable
 from edge_agent.storage import decisions
+from edge_agent.storage.route_spec import RouteSpec
 from edge_agent.storage.tracking import Snapshot
 
 
@@ -30,22 +31,22 @@ def active_bundle(request: web.Request) -> LoadedBundle:
 
 def triggered_campaigns(
     svc: Services,
+    spec: RouteSpec,
     loaded: LoadedBundle,
     ctx: EvalContext,
     snap: Snapshot,
     sec: str,
-    kind: str,
     events: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """``campaigns[]`` of a /visit (PAGELOAD) or /event (EVENT) answer: caps checked, not counted."""
-    if not serves(loaded.compiled, sec):
+    if spec.trigger is None or not serves(loaded.compiled, sec):
         return []
     limit = svc.settings.decision.max_campaigns
-    return triggered(loaded.compiled, ctx, kind, events=events, caps=svc.caps(snap), limit=limit)
+    return triggered(loaded.compiled, ctx, spec.trigger, events=events, caps=svc.caps(snap), limit=limit)
 
 
 async def record_triggered(
-    svc: Services, route: str, sec: str, snap: Snapshot, now: float, campaigns: list[dict[str, Any]]
+    svc: Services, spec: RouteSpec, sec: str, snap: Snapshot, now: float, campaigns: list[dict[str, Any]]
 ) -> None:
     """Record the campaigns a /visit or /event trigger fired as that route's decisions (committed before
     the answer): no variation, which the app's /choose allocates, and not counted by frequency caps."""
@@ -62,7 +63,7 @@ async def record_triggered(
             ses=ses,
             at=now,
             control=False,
-            route=route,
+            route=spec.path,
         )
         for c in campaigns
     ]

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from edge_agent.agent.routes.common import active_bundle, record_triggered, services, triggered_campaigns
-from edge_agent.agent.services import json_response
+from edge_agent.agent.services import SdkRoute, json_response
 from edge_agent.agent.wire import EventRequest
 
 
@@ -16,13 +16,13 @@ def _event_items(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in item.items() if v is not None} for item in raw["data"]]
 
 
-async def event(request: web.Request) -> web.Response:
+async def event(sdk: SdkRoute[EventRequest], request: web.Request) -> web.Response:
     svc = services(request)
-    raw, req = await svc.read(request, EventRequest)
+    raw, req = await svc.read(request, sdk.model)
     loaded = active_bundle(request)
-    events = _event_items(raw)
-    snap = await svc.track("event", "/event", raw, req, loaded=loaded, events=events)
+    sent = _event_items(raw)
+    snap = await svc.track(sdk.spec, raw, req, loaded=loaded, events=req.data, sent_events=sent)
     ctx = svc.context(snap, req, loaded)
-    campaigns = triggered_campaigns(svc, loaded, ctx, snap, req.sec, "EVENT", events)
-    await record_triggered(svc, "/event", req.sec, snap, ctx.now, campaigns)
+    campaigns = triggered_campaigns(svc, sdk.spec, loaded, ctx, snap, req.sec, sent)
+    await record_triggered(svc, sdk.spec, req.sec, snap, ctx.now, campaigns)
     return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})

@@ -8,15 +8,15 @@ from aiohttp import web
 
 from edge_agent.agent.decide.campaigns import decision_id_for
 from edge_agent.agent.routes.common import active_bundle, services
-from edge_agent.agent.services import json_response
+from edge_agent.agent.services import SdkRoute, json_response
 from edge_agent.agent.wire import StrategyRequest
 
 
-async def strategy(request: web.Request) -> web.Response:
+async def strategy(sdk: SdkRoute[StrategyRequest], request: web.Request) -> web.Response:
     svc = services(request)
-    raw, req = await svc.read(request, StrategyRequest)
+    raw, req = await svc.read(request, sdk.model)
     loaded = active_bundle(request)
-    snap = await svc.track("strategy", "/strategy", raw, req, loaded=loaded)
+    snap = await svc.track(sdk.spec, raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
     decision_id = decision_id_for(req.sec, snap.identity.uid, ctx.now)
     batch = svc.recommender.batch(ctx, loaded.compiled)

@@ -5,6 +5,9 @@
 path. Adding a route therefore means choosing its protection.
 
 - ``sdk``: the SDK API (``auth.api_keys``), served at ``/`` and under ``/v2``, duplicate slashes collapsed.
+  Each SDK entry also says what the route means below the handler (its ``storage/route_spec.RouteSpec``:
+  what it records, whether it is replayed, capped, wants assignments, its trigger) and its request model;
+  the handler is called with that entry, and nothing else tells routes apart.
 - ``probe``: ``/healthz``, ``/readyz`` and ``/openapi.json``, open to every caller.
 - ``operator``: ``/status``, ``/metrics``, ``/admin/*`` and the status page: loopback callers only without
   ``server.admin_token``; with it, the bearer from every caller, except the status page on loopback.
@@ -14,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 from aiohttp import web
 
+from edge_agent.agent import wire
 from edge_agent.agent.openapi import openapi_json
 from edge_agent.agent.routes import (
     admin_bundle,
@@ -34,7 +39,10 @@ from edge_agent.agent.routes import (
     user,
     visit,
 )
+from edge_agent.agent.services import E, SdkHandler, SdkRoute
 from edge_agent.paths import sdk_path
+from edge_agent.storage.decisions import CHOOSE
+from edge_agent.storage.route_spec import Decides, Records, Replay, RouteSpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Access = Literal["sdk", "probe", "operator"]
@@ -48,18 +56,32 @@ class Route:
     access: Access
     name: str = ""  # bounded metric label; the path when empty
     person: bool = False  # a page for the person at the device: loopback callers need no token
+    sdk: SdkRoute[Any] | None = None  # an SDK route's meaning and request model
 
     @property
     def label(self) -> str:
         return self.name or self.path
 
 
+def _sdk(handler: SdkHandler[E], spec: RouteSpec, model: type[E]) -> Route:
+    entry = SdkRoute(spec, model)
+    return Route("POST", spec.path, partial(handler, entry), "sdk", sdk=entry)
+
+
+# What each SDK route means to the layers below its handler (storage/route_spec.py).
+VISIT = RouteSpec("/visit", Records.VISIT, Replay.ALWAYS, Decides.TRIGGERS, capped=True, trigger="PAGELOAD")
+EVENT = RouteSpec("/event", Records.EVENTS, Replay.ALWAYS, Decides.TRIGGERS, capped=True, trigger="EVENT")
+CHOOSE_SPEC = RouteSpec(CHOOSE, Records.NOTHING, Replay.NEVER, Decides.CONTENT, capped=True, assignments=True)
+USER = RouteSpec("/user", Records.IDENTITY, Replay.WITH_IDENTITY)
+STRATEGY = RouteSpec("/strategy", Records.NOTHING, Replay.NEVER)
+
 SDK_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/visit", visit.visit, "sdk"),
-    Route("POST", "/event", event.event, "sdk"),
-    Route("POST", "/choose", choose.choose, "sdk"),
-    Route("POST", "/user", user.user, "sdk"),
-    Route("POST", "/strategy", strategy.strategy, "sdk"),
+    _sdk(visit.visit, VISIT, wire.VisitIn),
+    _sdk(event.event, EVENT, wire.EventRequest),
+    _sdk(choose.choose, CHOOSE_SPEC, wire.ChooseRequest),
+    _sdk(user.user, USER, wire.UserRequest),
+    _sdk(strategy.strategy, STRATEGY, wire.StrategyRequest),
+    # An engagement hit has no body and no profile: it is its own record (routes/engagement.py).
     Route("GET", "/engagement", engagement.engagement, "sdk"),
 )
 FIXED_ROUTES: tuple[Route, ...] = (

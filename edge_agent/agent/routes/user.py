@@ -5,15 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge_agent.agent.routes.common import active_bundle, services
-from edge_agent.agent.services import json_response
+from edge_agent.agent.services import SdkRoute, json_response
 from edge_agent.agent.wire import UserRequest
 
 
-async def user(request: web.Request) -> web.Response:
+async def user(sdk: SdkRoute[UserRequest], request: web.Request) -> web.Response:
     svc = services(request)
-    raw, req = await svc.read(request, UserRequest)
+    raw, req = await svc.read(request, sdk.model)
     loaded = active_bundle(request)
-    snap = await svc.track("user", "/user", raw, req, loaded=loaded)
+    snap = await svc.track(sdk.spec, raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
     out = {"uid": snap.identity.uid, "ses": snap.identity.ses, **svc.user_info(snap, ctx)}
     if req.options.is_return_counter:
