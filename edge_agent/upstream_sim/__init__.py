@@ -5,9 +5,10 @@ accounts sequence numbers per agent, injects faults on demand, and is steered th
 See ``docs/upstream-sim.md``.
 
 A package of its own (``edge-agent upstream-sim`` serves it for field tests). Besides aiohttp, pydantic
-and orjson it imports ``edge_agent.clock`` and two shared rules: which statuses are retryable
-(``sync.client.retryable``: only those carry a ``Retry-After``) and the bundle's collections
-(``storage.bundles.COLLECTIONS``: what a delta carries). Bundles are otherwise opaque JSON here, and the
+and orjson it imports ``edge_agent.clock`` and three shared rules: the SDK path rule
+(``paths.sdk_path``: ``/v2`` and slashes), which statuses are retryable (``sync.client.retryable``: only
+those carry a ``Retry-After``) and the bundle's collections (``storage.bundles.COLLECTIONS``: what a
+delta carries). Bundles are otherwise opaque JSON here, and the
 agent's drain, pull and jobs are never imported (``pyproject.toml``'s import-linter contracts), so the
 reference upstream cannot share the agent's bugs.
 """

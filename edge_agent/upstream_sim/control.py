@@ -6,6 +6,7 @@ Never authenticated and never subject to faults: it is how a test or a person st
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +21,8 @@ from edge_agent.upstream_sim.shared import (
     validation_errors,
 )
 
+M = TypeVar("M", bound=BaseModel)
+
 
 class IdentityConfig(BaseModel):
     """``{"uidMap": {"<local uid>": "<central uid>"}}``."""
@@ -31,6 +34,14 @@ class IdentityConfig(BaseModel):
 
 def _unprocessable(exc: ValueError) -> web.Response:
     return error_response(422, validation_errors(exc) if isinstance(exc, ValidationError) else [str(exc)])
+
+
+async def _body_as(request: web.Request, model: type[M]) -> M | web.Response:
+    """The JSON body validated as ``model``, or the 422 answer naming what is wrong."""
+    try:
+        return model.model_validate(await read_json(request))
+    except ValueError as exc:
+        return _unprocessable(exc)
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -72,10 +83,9 @@ async def get_faults(request: web.Request) -> web.Response:
 async def set_faults(request: web.Request) -> web.Response:
     """``POST /sim/faults``: replace the whole fault configuration (``{}`` = no faults); re-seeds."""
     sim = request.app[sim_key]
-    try:
-        config = FaultConfig.model_validate(await read_json(request))
-    except ValueError as exc:
-        return _unprocessable(exc)
+    config = await _body_as(request, FaultConfig)
+    if isinstance(config, web.Response):
+        return config
     sim.faults.configure(config)
     return json_response(config.public())
 
@@ -87,10 +97,9 @@ async def get_identity(request: web.Request) -> web.Response:
 async def set_identity(request: web.Request) -> web.Response:
     """``POST /sim/identity``: replace the uid remap; replays of a mapped uid are answered with its target."""
     sim = request.app[sim_key]
-    try:
-        config = IdentityConfig.model_validate(await read_json(request))
-    except ValueError as exc:
-        return _unprocessable(exc)
+    config = await _body_as(request, IdentityConfig)
+    if isinstance(config, web.Response):
+        return config
     sim.uid_map.clear()
     sim.uid_map.update(config.uidMap)
     return json_response({"uidMap": sim.uid_map})

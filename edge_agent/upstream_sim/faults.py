@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from edge_agent.clock import Clock
+from edge_agent.paths import sdk_path
 from edge_agent.sync.client import retryable
 
 
@@ -86,11 +87,9 @@ class FaultConfig(BaseModel):
 
 
 def canonical_route(path: str) -> str:
-    """``/v2//event?x=1`` → ``/event``: the query dropped, slashes collapsed, one leading ``/v2`` removed."""
-    path = "/" + "/".join(part for part in path.split("?", 1)[0].split("/") if part)
-    if path == "/v2" or path.startswith("/v2/"):
-        path = path[3:] or "/"
-    return path
+    """``/v2//event?x=1`` → ``/event``: the query dropped, then the one SDK path rule
+    (:func:`edge_agent.paths.sdk_path`: slashes collapsed, one leading ``/v2`` removed)."""
+    return sdk_path(path.split("?", 1)[0])
 
 
 class FaultInjector:
