@@ -36,6 +36,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,8 +149,19 @@ def event_request(agent: int, n: int) -> TrackRequest:
 class Agent:
     """One device: its queue, its sync jobs on its own session, its events and its schedule."""
 
-    def __init__(self, index: int, settings: Settings, vt: VirtualTime, rng: random.Random) -> None:
+    def __init__(
+        self,
+        index: int,
+        settings: Settings,
+        vt: VirtualTime,
+        rng: random.Random,
+        *,
+        back_at: float,
+        calls: Counter[str],
+    ) -> None:
         self.index, self.settings, self.vt, self.rng = index, settings, vt, rng
+        self.back_at = back_at
+        self.calls = calls  # the fleet's calls by phase (outage, after) and job (push, pull, probe)
         self.db = Database(settings.storage.path)
         self.state = SyncState(configured=True, state_since=vt.now())
         self.jobs: SyncJobs | None = None
@@ -177,9 +189,15 @@ class Agent:
         client = self.jobs.drainer.client  # the one client of push, pull and probe
         send = self.vt.tracked(client._send)
 
-        async def over_the_network(*args: Any, **kwargs: Any) -> Any:
+        async def over_the_network(method: str, path: str, **kwargs: Any) -> Any:
             await self.vt.sleep(latency_s)
-            return await send(*args, **kwargs)
+            result = await send(method, path, **kwargs)
+            phase = "outage" if self.vt.now() < self.back_at else "after"
+            job = "probe" if method == "HEAD" else "pull" if path.endswith("/bundle") else "push"
+            self.calls[f"{phase}:{job}"] += 1
+            if result.status == 429:
+                self.calls[f"{phase}:{job}:429"] += 1
+            return result
 
         client._send = over_the_network  # type: ignore[method-assign]
 
@@ -226,6 +244,14 @@ def delivered(sim_db: Path) -> tuple[int, int, int]:
     return unique, twice, events
 
 
+def peak_at(seconds: list[dict[str, int]], start: float) -> float | None:
+    """When the busiest second began, in seconds from the start of the run (the outage's start)."""
+    if not seconds:
+        return None
+    busiest = max(seconds, key=lambda s: s["accepted"] + s["refused"])
+    return busiest["second"] - start
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="edge-agent-fleet-"))
     try:
@@ -268,8 +294,16 @@ async def _run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     counting.total = 0  # type: ignore[attr-defined]
     sim.store.record = counting  # type: ignore[method-assign]
 
+    calls: Counter[str] = Counter()
     agents = [
-        Agent(i, agent_settings(directory, f"http://127.0.0.1:{port}", i), vt, random.Random(rng.random()))
+        Agent(
+            i,
+            agent_settings(directory, f"http://127.0.0.1:{port}", i),
+            vt,
+            random.Random(rng.random()),
+            back_at=back_at,
+            calls=calls,
+        )
         for i in range(args.agents)
     ]
     for agent in agents:
@@ -319,6 +353,8 @@ async def _run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         "outage_s": args.outage_s,
         "virtual_s": round(finished_at - START, 1),
         "wall_s": round(time.monotonic() - wall, 1),
+        "peak_at_s": peak_at(arrivals["seconds"], START),
+        "calls_by_job": dict(sorted(calls.items())),
     }
     return figures
 

@@ -3,9 +3,10 @@
 :class:`Run` turns answers into outbox marks (written in one ``db.write`` per wave by :meth:`Run.flush`),
 counts them in the :class:`DrainReport` and ``SyncState.counters``, learns identity mappings, and decides
 when the drain must stop: a ``Retry-After`` (pause until then, plus jitter) or ``TRIP_AFTER`` failed calls
-in a row (pause for a full-jitter backoff that grows with every drain stopped this way until a call
-succeeds). Every call's answer also steers the agent's AIMD rate (``pacing.Pace``). It is given what it
-changes (the sync state, the pace) and never sees the :class:`~edge_agent.sync.push.Pusher`.
+in a row, counted across drains (pause for a full-jitter backoff that grows with every drain stopped
+this way until a call succeeds). Every call's answer also steers the agent's AIMD rate
+(``pacing.Pace``). It is given what it changes (the sync state, the pace) and never sees the
+:class:`~edge_agent.sync.push.Pusher`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from edge_agent.config.settings import SyncSettings
 from edge_agent.storage.database import Database
 from edge_agent.storage.outbox import Mark, OutboxRow, apply_marks
 from edge_agent.sync.client import BatchResult, Outcome, answered_uid, classify, reason, sent_uid
-from edge_agent.sync.pacing import Pace, backoff_delay, retry_after_delay
+from edge_agent.sync.pacing import TRIP_AFTER, Pace, backoff_delay, retry_after_delay
 from edge_agent.sync.state import SyncState
 
 log = logging.getLogger(__name__)
-
-TRIP_AFTER = 3
-"""Failed calls in a row that stop a drain: the upstream is down, do not walk the queue into it."""
 
 
 @dataclass(slots=True)
@@ -85,7 +83,6 @@ class Run:
         self.central: dict[str, str] = {}  # local uid → central uid learnt in this drain
         self._unsaved: dict[str, str] = {}
         self.stop: str | None = None
-        self.streak = 0  # failed calls in a row
 
     def mapped(self, row: OutboxRow) -> OutboxRow:
         """``row`` with the central uid learnt earlier in this drain (not yet in its profile row)."""
@@ -130,7 +127,7 @@ class Run:
             self.state.count_rows("dead", why)
             log.warning("outbox row %s (seq %d) is dead: %s", row.id, row.seq, error)
             if call:
-                self.streak = 0  # it answered, deliberately
+                self.pace.reached()  # it answered, deliberately
                 self.pace.answered(status)
         elif outcome == "auth":
             self._hold(row, status, error, now)
@@ -176,8 +173,7 @@ class Run:
         return outcomes
 
     def _succeeded(self, now: float, status: int | None) -> None:
-        self.streak = 0
-        self.pace.reset_trips()
+        self.pace.reached()
         self.pace.answered(status)
         self.state.success(now)
 
@@ -196,12 +192,12 @@ class Run:
         self.state.count_rows("retried", why)
 
     def _failed(self, now: float, status: int | None, error: str | None, retry_after: float | None) -> None:
-        self.streak += 1
+        streak = self.pace.failed()
         self.pace.answered(status)
         sync = self.sync
         if retry_after is not None:
             self._pause(now + retry_after_delay(retry_after, self.rng), "retry_after")
-        elif self.streak >= TRIP_AFTER:
+        elif streak >= TRIP_AFTER:
             delay = backoff_delay(self.pace.tripped(), sync.backoff_base_s, sync.backoff_max_s, self.rng)
             self._pause(now + delay, "failures")
         self.state.failure(now, error or f"status {status}", reachable=status is not None)

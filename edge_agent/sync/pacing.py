@@ -117,16 +117,34 @@ class TokenBucket:
         return waited
 
 
+TRIP_AFTER = 3
+"""Failed calls in a row (across drains) after which the upstream is taken as down: the drain stops
+with a drain-level backoff, and until a call succeeds each drain sends one call at a time."""
+
+
 class Pace:
-    """The drain's pacing across drains: the token bucket, its AIMD rate, and ``trips`` (drains stopped
-    by failures in a row: the drain-level backoff exponent). Changed only through these methods."""
+    """The drain's pacing across drains: the token bucket, its AIMD rate, ``failed_calls`` (calls that
+    failed in a row, whichever drain sent them) and ``trips`` (drains stopped by failures in a row: the
+    drain-level backoff exponent). Changed only through these methods.
+
+    The failure streak outlives a drain on purpose: an agent whose upstream is down must not send a
+    fresh round of calls on every scheduled drain (every ``sync.push_interval_s``, each new row due at
+    once) — across a fleet that is a steady load on an API that is trying to come back. Once
+    ``TRIP_AFTER`` calls failed in a row, every further failure stops the drain with a longer backoff,
+    and the probe (``sync/jobs.py``), not the drain, finds out that the upstream is back."""
 
     def __init__(self, ceiling: float, *, now: Callable[[], float], sleep: Sleep) -> None:
         self.ceiling = ceiling
         self.bucket = TokenBucket(ceiling, now=now, sleep=sleep)
         self.trips = 0
+        self.failed_calls = 0
         self._now = now
         self._changed_at = now()
+
+    @property
+    def failing(self) -> bool:
+        """``TRIP_AFTER`` calls or more failed in a row: send one call at a time until one succeeds."""
+        return self.failed_calls >= TRIP_AFTER
 
     @property
     def rate(self) -> float:
@@ -147,10 +165,17 @@ class Pace:
             self.bucket.rate = min(self.ceiling, self.bucket.rate + gained)
             self._changed_at = now
 
+    def failed(self) -> int:
+        """One more call failed (no answer, 408/425/429/5xx); returns the failures in a row."""
+        self.failed_calls += 1
+        return self.failed_calls
+
     def tripped(self) -> int:
         """One more drain stopped by failures; returns the new exponent."""
         self.trips += 1
         return self.trips
 
-    def reset_trips(self) -> None:
+    def reached(self) -> None:
+        """The upstream answered for good (delivered, or deliberately refused): the streak is over."""
+        self.failed_calls = 0
         self.trips = 0

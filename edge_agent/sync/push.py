@@ -23,8 +23,10 @@ Rules, in the order a drain applies them:
   ``sync.max_in_flight`` chains at once; batch sends at most one row per profile per call, because batch
   items fail independently and a later row must never overtake an earlier one.
 - 2xx/409 delivered; 408/425/429/5xx/no answer: the row retries after a full-jitter backoff
-  (``next_attempt_at``, ``attempts`` + 1); a ``Retry-After`` pauses the whole drain until then;
-  three failed calls in a row stop the drain with a drain-level backoff. Other 4xx: dead letter.
+  (``next_attempt_at``, ``attempts`` + 1); a ``Retry-After`` pauses the whole drain until then (plus
+  jitter); three failed calls in a row, counted across drains, stop the drain with a drain-level
+  backoff, every later failure before a success stops it again with a longer one, and meanwhile each
+  drain sends one call at a time. Other 4xx: dead letter.
 - 401/403 pause that sec (``state.pause_sec``, state ``degraded``); its rows stay pending and due, other
   secs keep flowing. **A pause is lifted only by :meth:`Pusher.resume`** (an operator, who has fixed the
   key) or a restart (pauses live in memory, and a restart is how a new key is loaded). ``force`` does not
@@ -186,6 +188,11 @@ class Pusher:
         self.state.last_drain = report.as_dict()
         return report
 
+    def in_flight(self) -> int:
+        """Concurrent calls for the next wave: ``sync.max_in_flight``, or one while the upstream looks
+        down (``Pace.failing``), so a drain that finds it still down costs a single call."""
+        return 1 if self.pace.failing else self.settings.sync.max_in_flight
+
     async def _ready(self, run: Run, limit: int) -> list[OutboxRow]:
         now, paused, held = self.clock.now(), frozenset(self.state.paused_secs), frozenset(run.held)
         return await self.db.read(
@@ -227,7 +234,7 @@ class Pusher:
         # A TaskGroup, not gather: if one worker fails, the others are cancelled instead of running on
         # after the drain returned (and released its lock).
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(self.settings.sync.max_in_flight, len(queue))):
+            for _ in range(min(self.in_flight(), len(queue))):
                 group.create_task(worker())
         return True
 
@@ -291,7 +298,7 @@ class Pusher:
                 outcomes.update(run.record_batch(rows, answer))
 
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(sync.max_in_flight, len(calls))):
+            for _ in range(min(self.in_flight(), len(calls))):
                 group.create_task(worker())
         return outcomes
 

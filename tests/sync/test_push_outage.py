@@ -8,7 +8,7 @@ import time
 import pytest
 
 from edge_agent.clock import ManualClock
-from edge_agent.sync.drain import TRIP_AFTER
+from edge_agent.sync.pacing import TRIP_AFTER
 from edge_agent.upstream_sim import FaultConfig
 from tests.sync.conftest import MakeRig, ingest, per_profile_seqs
 
@@ -50,3 +50,28 @@ async def test_events_queued_during_an_outage_are_delivered_exactly_once_in_prof
     assert rig.state.state == "online"
     assert rig.state.counters["delivered"] == events
     assert elapsed < 60
+
+
+async def test_an_upstream_that_stays_down_costs_a_call_per_backoff_not_per_drain(
+    make_rig: MakeRig, clock: ManualClock
+) -> None:
+    """Ten minutes of scheduled drains (every 5 s, a new event before each) into an upstream that stays
+    down: the failure streak outlives a drain, so after ``TRIP_AFTER`` failures each drain waits out a
+    growing backoff and then sends a single call, instead of one call per drain (120 here)."""
+    rig = await make_rig(mode="batch", faults=FaultConfig(outage=True), sync={"max_in_flight": 4})
+    calls, drains = 0, 120
+    for n in range(drains):
+        await ingest(rig.db, clock, 1, profiles=1, prefix=f"p{n:03d}-")
+        report = await rig.pusher.drain()
+        calls += report.calls
+        assert report.calls <= 1 or n == 0 or not rig.pusher.pace.failing
+        clock.advance(rig.settings.sync.push_interval_s)
+
+    assert rig.pusher.pace.failing and rig.pusher.pace.trips >= 5
+    assert calls <= 30, f"{calls} calls in {drains} drains"
+    assert await rig.pending() == drains
+
+    await rig.faults()  # back: the probe's forced drain sends everything
+    report = await rig.pusher.drain(force=True)
+    assert report.delivered == drains and await rig.pending() == 0
+    assert not rig.pusher.pace.failing and rig.pusher.pace.trips == 0
