@@ -1,0 +1,88 @@
+"""How large the SQLite WAL grows under sustained POST /event load, and whether it shrinks once idle.
+
+Usage: python bench/wal.py [--seconds 20] [--concurrency 32] [--idle-s 5]
+Starts a real agent process on loopback, posts add-to-cart events for --seconds (at most 60), samples the
+``-wal`` file every 50 ms, then waits --idle-s with no load. Prints the requests served, the peak WAL size
+and the WAL size after the idle wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from ingest import BODY, start_agent
+from loopback import free_port, wait_until_ok
+
+MiB = 1024 * 1024
+
+
+def wal_size(db: Path) -> int:
+    try:
+        return db.with_name(db.name + "-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+async def run(seconds: float, concurrency: int, idle_s: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        db = Path(tmp) / "bench.db"
+        agent = start_agent(tmp, port, "FULL")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as session:
+                await wait_until_ok(session, f"{base}/readyz")
+                peak = 0
+                done = 0
+                errors = 0
+                deadline = time.monotonic() + seconds
+
+                async def sample() -> None:
+                    nonlocal peak
+                    while True:
+                        peak = max(peak, wal_size(db))
+                        await asyncio.sleep(0.05)
+
+                async def worker() -> None:
+                    nonlocal done, errors
+                    while time.monotonic() < deadline:
+                        async with session.post(f"{base}/event", json=BODY) as response:
+                            await response.read()
+                            done += 1
+                            errors += response.status != 200
+
+                sampler = asyncio.create_task(sample())
+                started = time.monotonic()
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                elapsed = time.monotonic() - started
+                after_load = wal_size(db)
+                await asyncio.sleep(idle_s)
+                sampler.cancel()
+            print(
+                f"load: {done} POST /event in {elapsed:.1f} s ({done / elapsed:,.0f} req/s), {errors} errors"
+            )
+            print(f"WAL peak under load: {peak / MiB:.1f} MiB; when it stopped: {after_load / MiB:.1f} MiB")
+            print(f"WAL after {idle_s:.0f} s idle: {wal_size(db) / MiB:.1f} MiB")
+        finally:
+            agent.terminate()
+            agent.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="load duration (at most 60)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--idle-s", type=float, default=5.0, help="wait with no load before the last sample")
+    args = parser.parse_args()
+    asyncio.run(run(min(args.seconds, 60.0), args.concurrency, args.idle_s))
+
+
+if __name__ == "__main__":
+    main()
