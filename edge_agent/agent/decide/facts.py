@@ -3,18 +3,25 @@
 ``device_info`` wraps the **ua-parser** library (uap-core rules); the library names the OS, browser and device
 but has no notion of form factor, so the only rules written here map its answer onto
 ``mobile``/``tablet``/``desktop``/``other``. ``traffic_source`` is the attribution table of bundle.md §2.
+
+The parser is ua-parser's pure-Python resolver over the same uap-core rules, not its Rust one: the Rust
+matchers take ~25 MiB of memory once built, the compiled Python patterns ~2 MiB. A miss costs a few
+milliseconds instead of microseconds, and misses are rare: an agent runs beside one app on one device, so it
+sees a handful of user agents in its life, and each parsed answer is cached by the UA string.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ua_parser import Device, parse, parse_device
-
 from edge_agent.storage.condition_paths import DeviceFacts
+
+if TYPE_CHECKING:
+    from ua_parser import Device, Parser
 
 # Real user agents are well under this; longer strings are cut so one odd client cannot make regex matching
 # (or the cache) expensive.
@@ -67,10 +74,27 @@ def device_info(ua: str | None) -> DeviceFacts:
     return {"brand": brand, "type": kind, "browser": browser, "os": os}
 
 
-@lru_cache(maxsize=4096)
+_parser_lock = threading.Lock()
+_parser_instance: Parser | None = None
+
+
+def _parser() -> Parser:
+    """The parser, built on first use (imported and compiled only then; the app warms it up at start)."""
+    global _parser_instance
+    with _parser_lock:  # the warm-up thread and a request must not both build it
+        if _parser_instance is None:
+            from ua_parser import BasicResolver, Parser, load_builtins
+
+            _parser_instance = Parser(BasicResolver(load_builtins()))
+        return _parser_instance
+
+
+@lru_cache(maxsize=256)
 def _device_info(ua: str) -> tuple[str | None, str, str | None, str | None]:
-    # Cached as a tuple: an immutable value cannot be corrupted by a caller editing its dict.
-    result = parse(ua)
+    # Cached as a tuple: an immutable value cannot be corrupted by a caller editing its dict. Small: one
+    # device sends one or a few user agents, and a flood of distinct ones must not grow the process.
+    parser = _parser()
+    result = parser.parse(ua)
     os = result.os.family if result.os else None
     browser = result.user_agent.family if result.user_agent else None
     device = result.device
@@ -80,7 +104,8 @@ def _device_info(ua: str) -> tuple[str | None, str, str | None, str | None]:
         os = os or app["os"]
         if app["os"] == "Android":
             device = (
-                parse_device(f"Mozilla/5.0 (Linux; Android {app['os_version']}; {app['model']})") or device
+                parser.parse_device(f"Mozilla/5.0 (Linux; Android {app['os_version']}; {app['model']})")
+                or device
             )
     brand = device.brand if device and device.brand else None
     if brand is not None and brand.startswith(_PLACEHOLDER_BRANDS):
