@@ -82,13 +82,42 @@ class StorageStatus(Answer):
     wal_bytes: int = Field(alias="walBytes")
 
 
+class Verdict(Answer):
+    """What the status page says first (``agent/verdict.py``): working offline is normal, not a fault."""
+
+    level: Literal["ok", "offline", "attention", "fault"]
+    title: str
+    detail: str
+    since: float | None = Field(description="when the state the verdict names began (epoch seconds)")
+
+
+class ActivityStatus(Answer):
+    last_request: dict[str, Any] | None = Field(
+        alias="lastRequest", description="the last SDK request: {route, status, at}; null since start"
+    )
+    requests_per_minute: float = Field(alias="requestsPerMinute", description="mean of the last 5 minutes")
+    requests_last_hour: int = Field(alias="requestsLastHour")
+
+
+class DecisionsStatus(Answer):
+    last_hour: int = Field(alias="lastHour", description="decisions of every route in the last hour")
+    last_at: float | None = Field(alias="lastAt")
+
+
 class StatusAnswer(Answer):
     version: str
+    time: float = Field(description="the agent's clock when it answered (epoch seconds)")
     uptime_seconds: float = Field(alias="uptimeSeconds")
     bundle: dict[str, Any] | None
-    queue: dict[str, Any]
+    queue: dict[str, Any] = Field(
+        description="pending, oldestAgeSeconds, deadLetter, delivered, bytes, lastDeadLetter "
+        "{path, status, error (readable), receivedAt}"
+    )
     sync: dict[str, Any]
     storage: StorageStatus
+    activity: ActivityStatus
+    decisions: DecisionsStatus
+    verdict: Verdict
 
 
 class AcknowledgedAnswer(Ok):

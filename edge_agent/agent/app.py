@@ -1,7 +1,8 @@
 """``create_app(settings)``: the only composition root.
 
-Cleanup contexts, in dependency order: storage (open + migrate), bundle (load at start), the upstream
-``ClientSession`` (only with ``upstream.url``), the sync jobs (``agent/sync_wiring.py``). Every route comes
+Cleanup contexts, in dependency order: storage (open + migrate), bundle (load at start), the activity
+sampler (``agent/activity_sampler.py``), the upstream ``ClientSession`` (only with ``upstream.url``), the
+sync jobs (``agent/sync_wiring.py``). Every route comes
 from ``agent/routes/table.py``; the SDK routes are served at the root and under ``/v2``, with duplicate
 slashes collapsed (a ``proxyUrl`` ending in ``/`` yields ``//choose``): one catch-all resource normalizes
 the path and dispatches.
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from edge_agent.agent import cross_site
 from edge_agent.agent.activity import Activity
+from edge_agent.agent.activity_sampler import sampler_ctx
 from edge_agent.agent.bundles import BundleHolder
 from edge_agent.agent.decide.facts import device_info
 from edge_agent.agent.keys import (
@@ -107,6 +109,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(_bundle_ctx)
     add_maintenance(app)
+    app.cleanup_ctx.append(sampler_ctx)
     if settings.upstream.url is not None:
         app.cleanup_ctx.append(upstream_session_ctx)
     app.cleanup_ctx.append(scheduler_ctx)

@@ -137,3 +137,10 @@ def recent(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
             (limit,),
         )
     ]
+
+
+def summary(conn: sqlite3.Connection, since: float) -> tuple[int, float | None]:
+    """How many decisions of every route were made at or after ``since``, and when the last one was."""
+    count = conn.execute("SELECT COUNT(*) FROM decisions WHERE at >= ?", (since,)).fetchone()[0]
+    last = conn.execute("SELECT MAX(at) FROM decisions").fetchone()[0]
+    return int(count), last

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 DEDUP_WINDOW_S = 5.0
 
@@ -44,3 +45,17 @@ def record(conn: sqlite3.Connection, hit: Hit, now: float, *, known_decision: bo
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
+
+
+def recent(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest hits, newest first, with the campaign of the decision content they joined (if any)."""
+    return [
+        dict(row)
+        for row in conn.execute(
+            "SELECT e.received_at, e.type, e.decision_id, e.content_id, e.known_decision, dc.campaign_id "
+            "FROM engagements e LEFT JOIN decision_contents dc "
+            "ON dc.decision_id = e.decision_id AND dc.content_id = e.content_id "
+            "ORDER BY e.id DESC LIMIT ?",
+            (limit,),
+        )
+    ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from edge_agent.storage.ids import new_row_id
 from edge_agent.storage.profiles import set_central_uid
@@ -62,6 +62,15 @@ def queue_summary(conn: sqlite3.Connection, now: float) -> dict[str, float | int
         "oldestPendingAgeSeconds": None if oldest is None else max(0.0, now - oldest),
         "bytes": size,
     }
+
+
+def last_dead(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest dead row's route, answer status and raw error text (``received_at`` its ingest)."""
+    row = conn.execute(
+        "SELECT path, last_status, last_error, received_at FROM outbox WHERE state = 'dead' "
+        "ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else dict(row)
 
 
 # -- the drain's view: ready rows and their outcomes ------------------------------------------------

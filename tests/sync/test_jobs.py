@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
+from edge_agent.storage.values import rfc3339
 from edge_agent.sync.jobs import SyncJobs, UpstreamNotConfigured
 from tests.conftest import MakeClient, upstream_url
 from tests.helpers import db_rows, envelope
@@ -174,11 +175,18 @@ async def test_without_an_upstream_the_agent_runs_offline_and_says_so(client: Te
     assert await jobs(client).pull_tick() is None
 
 
-async def test_the_status_page_shows_the_last_pull(make_client: MakeClient, upstream: TestServer) -> None:
+async def test_the_status_page_shows_the_last_pull_and_the_next(
+    make_client: MakeClient, upstream: TestServer, clock: ManualClock
+) -> None:
     agent = await make_client(upstream={"url": upstream_url(upstream)}, sync=QUIET)
-    assert "<th>Last bundle pull</th><td>never</td>" in await (await agent.get("/")).text()
+    assert "<td id='last-pull'>not yet</td>" in await (await agent.get("/")).text()
     await admin_sync(agent)
-    assert "<th>Last bundle pull</th><td>full v1</td>" in await (await agent.get("/")).text()
+    page = await (await agent.get("/")).text()
+    assert "<td id='last-pull'>full v1, <time datetime='2026-09-21T14:13:20Z'>" in page
+    next_pull = (await status(agent))["sync"]["nextPullAt"]
+    assert next_pull > clock.now()
+    assert f"<td id='next-pull'><time datetime='{rfc3339(next_pull)[:19]}Z'>" in page
+    assert "<td id='next-retry'>none pending</td>" in page
 
 
 async def test_a_push_that_sends_nothing_counts_as_skipped_not_ok(
