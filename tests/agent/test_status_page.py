@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -141,3 +142,15 @@ async def test_the_chart_draws_the_last_hour_from_the_ring(client: TestClient, c
     assert "<title>this minute: 3 waiting</title>" in svg and "<title>1 min ago: 0 waiting</title>" in svg
     assert "<title>this minute: 1 sync run skipped</title>" in svg
     assert svg.count("<rect") == 3 + 1 + 2 + 1  # frames, request bar, queue steps, sync bar
+
+
+async def test_a_database_that_does_not_open_still_gets_a_page_that_says_so(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "agent.db"
+    db_path.mkdir()  # a directory where the file should be: SQLite cannot open it
+    client = await make_client(storage={"path": db_path})
+    page, st = await page_and_status(client)
+    assert st["verdict"]["level"] == "fault" and st["verdict"]["title"] == "Not saving: storage is not open"
+    assert "<strong id='verdict-title'>Not saving: storage is not open</strong>" in page
+    assert cell(page, "queue-pending") == "—" and st["queue"]["pending"] is None

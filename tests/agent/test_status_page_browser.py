@@ -20,9 +20,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from edge_agent.agent.keys import db_key
 from edge_agent.clock import ManualClock
 from tests.agent.page_kit import add_dead_letter, app_traffic
-from tests.conftest import MakeClient
+from tests.conftest import MakeClient, upstream_url
 from tests.helpers import envelope, require_binary
-from tests.sync.pull_support import admin_sync, marker_bundle, serve_upstream, upstream_url, write_version
+from tests.sync.pull_support import admin_sync, marker_bundle
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -151,9 +151,8 @@ async def test_offline_with_no_upstream_is_calm_and_shows_what_status_says(
 
 
 @pytest.fixture
-async def upstream(aiohttp_server: Any, tmp_path: Path, demo_bundle: dict[str, Any]) -> TestServer:
-    write_version(tmp_path / "sim", "0001-v1.json", marker_bundle(demo_bundle, "v1"))
-    return await serve_upstream(aiohttp_server, tmp_path / "sim")
+def upstream_bundles(demo_bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {"0001-v1.json": marker_bundle(demo_bundle, "v1")}
 
 
 async def test_syncing_with_the_reference_upstream_shows_the_pull_and_what_waits(

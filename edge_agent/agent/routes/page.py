@@ -17,6 +17,7 @@ from edge_agent.agent.activity import Activity
 from edge_agent.agent.keys import activity_key, db_key, settings_key
 from edge_agent.agent.routes.status import collect_status
 from edge_agent.agent.status_page import PageData, render
+from edge_agent.errors import StorageUnavailable
 from edge_agent.storage import decisions, engagements
 
 DECISIONS = 20
@@ -43,9 +44,12 @@ def last_hour(activity: Activity, now: float) -> chart.Hour:
 async def index(request: web.Request) -> web.Response:
     app = request.app
     st = await collect_status(app)
-    recent, hits = await app[db_key].read(
-        lambda conn: (decisions.recent(conn, DECISIONS), engagements.recent(conn, HITS))
-    )
+    try:
+        recent, hits = await app[db_key].read(
+            lambda conn: (decisions.recent(conn, DECISIONS), engagements.recent(conn, HITS))
+        )
+    except StorageUnavailable:  # not open: the verdict says so; the lists are unknown
+        recent, hits = [], []
     name = app[settings_key].decision.timezone
     zone = ZoneInfo(name) if name else None  # loaded (and cached) when the settings were checked
     data = PageData(st, recent, hits, last_hour(app[activity_key], st["time"]), zone)
