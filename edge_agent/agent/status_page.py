@@ -164,6 +164,16 @@ def _pull_text(sync: dict[str, Any], t: Times) -> str:
     return f"{esc(pull['outcome'])}{version}, {t.when(pull.get('at'))}"
 
 
+def _retry_text(sync: dict[str, Any], t: Times) -> str:
+    """After failures: the end of the drain's pause (backoff, ``Retry-After``), else the next push run."""
+    if not sync.get("consecutiveFailures"):
+        return "none pending"
+    paused_until = sync.get("nextAttemptAt")
+    if paused_until and paused_until > t.now:
+        return t.when(paused_until)
+    return "with the next push run"
+
+
 def _sync_rows(st: dict[str, Any], t: Times) -> list[tuple[str, str, str | None]]:
     sync = st["sync"]
     rows: list[tuple[str, str, str | None]] = [
@@ -175,8 +185,7 @@ def _sync_rows(st: dict[str, Any], t: Times) -> list[tuple[str, str, str | None]
     ]
     if sync.get("upstream"):
         rows.append(("Next pull", t.when(sync.get("nextPullAt")), "next-pull"))
-        retry = sync.get("nextAttemptAt") if sync.get("consecutiveFailures") else None
-        rows.append(("Next retry", t.when(retry) if retry else "none pending", "next-retry"))
+        rows.append(("Next retry", _retry_text(sync, t), "next-retry"))
     if sync.get("pausedSecs"):
         rows.append(("Paused sections", esc(", ".join(sorted(sync["pausedSecs"]))), None))
     return rows

@@ -154,3 +154,30 @@ async def test_a_database_that_does_not_open_still_gets_a_page_that_says_so(
     assert st["verdict"]["level"] == "fault" and st["verdict"]["title"] == "Not saving: storage is not open"
     assert "<strong id='verdict-title'>Not saving: storage is not open</strong>" in page
     assert cell(page, "queue-pending") == "—" and st["queue"]["pending"] is None
+
+
+async def test_after_failures_the_next_retry_is_the_end_of_the_pause(
+    make_client: MakeClient, clock: ManualClock
+) -> None:
+    agent = await make_client(upstream={"url": "http://127.0.0.1:9"}, sync={"start_jitter_s": 3600})
+    state = agent.app[sync_state_key]
+    assert "<td id='next-retry'>none pending</td>" in (await page_and_status(agent))[0]
+    state.failure(clock.now(), "upstream unreachable: refused", reachable=False)
+    assert "<td id='next-retry'>with the next push run</td>" in (await page_and_status(agent))[0]
+    state.failure(clock.now(), "429: slow down", reachable=True, next_attempt_at=clock.now() + 90)
+    page, st = await page_and_status(agent)
+    assert st["sync"]["nextAttemptAt"] == clock.now() + 90
+    assert (
+        "<td id='next-retry'><time datetime='2026-09-21T14:14:50Z'>2026-09-21 14:14:50 UTC (in 1 min 30 s)"
+        in page
+    )
+    assert st["verdict"]["level"] == "attention"  # answered but refused (degraded)
+
+
+async def test_the_page_answers_under_the_host_and_origin_rules(client: TestClient) -> None:
+    own = f"127.0.0.1:{client.port}"
+    assert (await client.get("/", headers={"Host": own, "Origin": f"http://{own}"})).status == 200
+    assert (await client.get("/", headers={"Host": f"localhost:{client.port}"})).status == 200
+    assert (await client.get("/", headers={"Host": "rebound.example"})).status == 421
+    foreign = {"Host": own, "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    assert (await client.get("/", headers=foreign)).status == 403
