@@ -1,8 +1,8 @@
 """The status page's HTML: one self-contained document from the ``/status`` figures and a few lists.
 
-For a person at the kiosk: the verdict first, in words (working offline is calm, not a fault), then the
-app's requests, the queue, sync, a picture of the last hour, storage, the bundle, the latest decisions
-and engagement hits. Every time is shown with its zone (``decision.timezone``, else the machine's) and
+For a person at the kiosk: the verdict first, in words (working offline is calm, not a fault), a picture
+of the last hour, then the app's requests, the queue, sync, storage, the bundle, the latest decisions and
+engagement hits. Every time is shown with its zone (``decision.timezone``, else the machine's) and
 sits in a ``<time datetime>`` in UTC; every value is escaped; nothing is loaded from elsewhere (the
 route sends a CSP that forbids it). Elements that carry a ``/status`` figure have an ``id``.
 """
@@ -251,10 +251,10 @@ def render(data: PageData) -> str:
     st = data.status
     t = Times(st["time"], data.zone)
     sections = [
+        ("The last hour", chart.render(data.hour)),
         ("The app", _rows(_app_rows(st, t))),
         ("Queue", _rows(_queue_rows(st, t))),
         ("Sync", _rows(_sync_rows(st, t))),
-        ("The last hour", chart.render(data.hour)),
         ("Storage", _rows(_storage_rows(st, t))),
         ("Rules and content", _rows(_bundle_rows(st, t))),
         ("Latest decisions, every route", _decisions(data, t)),
