@@ -3,6 +3,20 @@ slow normal requests (< 50 ms), and the server closes both kinds after their con
 
 The real daemon runs as a subprocess (``python -m edge_agent serve``) on a free loopback port with short
 timeouts. Counts can be lowered for a quick local run: ``EDGE_AGENT_FLOOD_IDLE``/``_SLOW``.
+
+Every one of the timed requests must answer in under 50 ms. What used to make one slower was never the
+daemon, and each cause is removed here rather than the bound loosened:
+
+- the timing client shared a process (the GIL, a busy event loop) with the 2,500 held connections: it
+  runs in its own (``tests/agent/flood_client.py``);
+- a /visit commits with ``fsync``, up to 280 ms on this machine's shared disk: the database is on tmpfs
+  (the commit's cost is bench/ingest.py's figure, not this test's);
+- the machine's other work (load averages of 30-80 on 2 cores while CI runs beside other suites): the
+  daemon and the timing client run on SCHED_RR where permitted (``shield_from_neighbours``); the
+  connection holder does not, so the flood is not shielded. Measured: 100 requests max 5 ms shielded.
+
+The requests are spread over about 3 s, so a daemon that stalls its loop fails the test: an injected
+80 ms block every 0.5 s made the slowest 88 ms.
 """
 
 from __future__ import annotations
@@ -10,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,16 +37,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import envelope
+from tests.agent import flood_client
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 IDLE = int(os.environ.get("EDGE_AGENT_FLOOD_IDLE", "2000"))
 SLOW = int(os.environ.get("EDGE_AGENT_FLOOD_SLOW", "500"))
-TIMED = 50
-KEEPALIVE_S = 8.0
-HEADER_S = 6.0
+TIMED = 100
+KEEPALIVE_S = 20.0
+HEADER_S = 15.0
 MARGIN_S = 3.0  # how late a close may come: timers are coarse and CI machines are shared
 BOUND_MS = 50.0
 SLOW_HEAD = (
@@ -42,12 +58,30 @@ LOW_LIMIT_LAUNCHER = (
     "import resource, runpy; resource.setrlimit(resource.RLIMIT_NOFILE, (%d, %d)); "
     "runpy.run_module('edge_agent', run_name='__main__')"
 )
+SHIELDED_LAUNCHER = (
+    "import runpy; from tests.agent.flood_client import shield_from_neighbours; shield_from_neighbours(); "
+    "runpy.run_module('edge_agent', run_name='__main__')"
+)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def memory_db(tmp_path: Path) -> Iterator[Path]:
+    """The database on tmpfs when there is one. This test is about connections: on a disk shared with
+    other work, one ``fsync`` of a /visit's commit takes up to 280 ms here (p50 0.8 ms), which says
+    nothing about how the agent serves connections. The commit's cost is bench/ingest.py's figure."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path / "agent.db"
+        return
+    directory = Path(tempfile.mkdtemp(prefix="edge-agent-flood-", dir=shm))
+    yield directory / "agent.db"
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -63,7 +97,7 @@ def enough_file_descriptors() -> Iterator[None]:
 
 
 def start_agent(
-    tmp: Path, port: int, *, open_files: int | None = None
+    tmp: Path, port: int, *, open_files: int | None = None, db: Path | None = None, shielded: bool = False
 ) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = tmp / "agent.log"
     env = {
@@ -76,9 +110,11 @@ def start_agent(
     launcher = [sys.executable, "-m", "edge_agent"]
     if open_files is not None:  # the limit set in the child itself (no preexec_fn in a threaded parent)
         launcher = [sys.executable, "-c", LOW_LIMIT_LAUNCHER % (open_files, open_files)]
+    elif shielded:  # SCHED_RR where permitted, set before the daemon starts its threads
+        launcher = [sys.executable, "-c", SHIELDED_LAUNCHER]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [*launcher, "serve", "--port", str(port), "--db", str(tmp / "agent.db")],
+            [*launcher, "serve", "--port", str(port), "--db", str(db or tmp / "agent.db")],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -159,28 +195,29 @@ async def trickle(slow: list[Held], stop: asyncio.Event) -> None:
             continue
 
 
-def visit_request(host: bytes, n: int) -> bytes:
-    """A /visit of its own device (a new profile each), as an SDK sends it."""
-    body = orjson.dumps(envelope(device_id=f"flood-{n}"))
-    return (
-        b"POST /visit HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (host, len(body), body)
-    )
-
-
 def time_requests(port: int, requests: list[bytes]) -> list[float]:
     """Each request on a fresh connection (``Connection: close``); milliseconds to the complete answer."""
     timings = []
     for raw in requests:
-        started = time.perf_counter()
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(raw)
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        timings.append((time.perf_counter() - started) * 1000)
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        status, took = flood_client.timed(port, raw)
+        assert status == 200, (status, raw[:60])
+        timings.append(took)
     return timings
+
+
+def time_from_own_process(port: int, count: int) -> tuple[bool, list[tuple[str, int, float]]]:
+    """``count`` normal requests timed by ``tests/agent/flood_client.py`` in a process of its own:
+    whether it ran shielded, and each answer's path, status and milliseconds."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.agent.flood_client", str(port), str(count)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    out = orjson.loads(done.stdout)
+    return out["shielded"], [(path, status, took) for path, status, took in out["answers"]]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -189,18 +226,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def test_idle_and_slow_header_connections_neither_slow_requests_nor_stay_open(
-    tmp_path: Path, enough_file_descriptors: None
+    tmp_path: Path, memory_db: Path, enough_file_descriptors: None
 ) -> None:
     port = free_port()
     host = f"127.0.0.1:{port}".encode()
-    proc, log_path = start_agent(tmp_path, port)
+    proc, log_path = start_agent(tmp_path, port, db=memory_db, shielded=True)
     held: list[Held] = []
     stop = asyncio.Event()
     try:
         await wait_ready(port, proc)
-        readyz_raw = b"GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host
         # The first visit of a process pays one-time costs (first profile, first commit): not this test's.
-        time_requests(port, [visit_request(host, -1)])
+        time_requests(port, [flood_client.visit_request(host, -1)])
         opened = time.monotonic()
         for start in range(0, IDLE, 200):
             held += await asyncio.gather(
@@ -212,8 +248,8 @@ async def test_idle_and_slow_header_connections_neither_slow_requests_nor_stay_o
         trickler = asyncio.create_task(trickle(slow, stop))
         opening_s = time.monotonic() - opened
 
-        normal = [visit_request(host, n) if n % 2 == 0 else readyz_raw for n in range(TIMED)]
-        timings = await asyncio.to_thread(time_requests, port, normal)
+        daemon_shielded = os.sched_getscheduler(proc.pid) == os.SCHED_RR
+        client_shielded, answers = await asyncio.to_thread(time_from_own_process, port, TIMED)
         still_held = sum(h.closed_after is None for h in held)
 
         await asyncio.wait_for(
@@ -229,16 +265,19 @@ async def test_idle_and_slow_header_connections_neither_slow_requests_nor_stay_o
         proc.terminate()
         proc.wait(timeout=30)
 
+    timings = [took for _, _, took in answers]
     p50, p99 = statistics.median(timings), percentile(timings, 0.99)
+    slowest = {path: max(t for p, _, t in answers if p == path) for path in ("/visit", "/readyz")}
     figures = (
-        f"{IDLE} idle + {SLOW} slow-header connections (opened in {opening_s:.1f} s): "
-        f"{TIMED} requests p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(timings):.1f} ms"
+        f"{IDLE} idle + {SLOW} slow-header connections (opened in {opening_s:.1f} s): {TIMED} requests "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(timings):.1f} ms (/visit {slowest['/visit']:.1f}, "
+        f"/readyz {slowest['/readyz']:.1f}); shielded: daemon {daemon_shielded}, client {client_shielded}"
     )
     print(figures)
+    assert daemon_shielded == client_shielded, figures  # both or neither: the same permission
+    assert all(status == 200 for _, status, _ in answers), answers
     assert still_held == IDLE + SLOW, f"only {still_held} connections still open while timing ({figures})"
-    # Every one is under 50 ms on a quiet machine (p99 9-22 ms); CI shares two cores with other suites
-    # (load averages of 50+ seen), so the test holds nine in ten to the bound and every one to 5x it.
-    assert percentile(timings, 0.9) < BOUND_MS and max(timings) < 5 * BOUND_MS, figures
+    assert max(timings) < BOUND_MS, figures
 
     idle_closes = [h.closed_after for h in idle if h.closed_after is not None]
     assert len(idle_closes) == IDLE and all(h.received == b"" for h in idle)
@@ -273,7 +312,7 @@ async def test_more_connections_than_file_descriptors_neither_stop_the_agent_nor
             held += await asyncio.gather(*(open_idle(port, host) for _ in range(start, start + 100)))
         readyz = b"GET /readyz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host
         timings = await asyncio.to_thread(
-            time_requests, port, [visit_request(host, n) for n in range(10)] + [readyz]
+            time_requests, port, [flood_client.visit_request(host, n) for n in range(10)] + [readyz]
         )
         await asyncio.sleep(0.2)
         open_now = sum(h.closed_after is None for h in held)
