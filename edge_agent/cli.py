@@ -7,6 +7,7 @@ Exit codes and one-line errors: ``cli_support`` (0 ok, 1 failed, 2 bad input or 
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import platform
@@ -37,8 +38,31 @@ from edge_agent.config.settings import Settings, is_loopback, masked
 log = logging.getLogger("edge_agent")
 
 
+#: Command groups imported only when named: ``edge-agent serve`` does not load the queue, storage and sync
+#: commands or the reference upstream (``upstream-sim``).
+_LAZY_COMMANDS = {
+    "sync": ("edge_agent.cli_sync", "sync"),
+    "queue": ("edge_agent.cli_queue", "queue"),
+    "bundle": ("edge_agent.cli_sync", "bundle"),
+    "storage": ("edge_agent.cli_storage", "storage"),
+    "upstream-sim": ("edge_agent.upstream_sim.command", "upstream_sim"),
+}
+
+
 class OneLineErrors(click.Group):
-    """Whatever a command did not turn into a ``ClickException`` still ends as one line, exit code 1."""
+    """Whatever a command did not turn into a ``ClickException`` still ends as one line, exit code 1.
+
+    The groups of :data:`_LAZY_COMMANDS` are imported on first use (click's lazy-group pattern).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS and cmd_name not in self.commands:
+            module, attribute = _LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -272,19 +296,3 @@ def version(as_json: bool) -> None:
     """Print edge-agent's version (and Python's)."""
     info = {"version": __version__, "python": platform.python_version()}
     click.echo(json.dumps(info) if as_json else f"edge-agent {__version__} (Python {info['python']})")
-
-
-def _register_subcommands() -> None:
-    from edge_agent.cli_queue import queue
-    from edge_agent.cli_storage import storage
-    from edge_agent.cli_sync import bundle, sync
-    from edge_agent.upstream_sim.command import upstream_sim
-
-    main.add_command(sync, "sync")
-    main.add_command(queue, "queue")
-    main.add_command(bundle, "bundle")
-    main.add_command(storage, "storage")
-    main.add_command(upstream_sim, "upstream-sim")
-
-
-_register_subcommands()

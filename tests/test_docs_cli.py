@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def command_paths(group: click.Group, prefix: str = "edge-agent") -> list[str]:
     paths: list[str] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the lazily imported groups too
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         if isinstance(command, click.Group):
             paths.extend(command_paths(command, path))

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from aiohttp import web
 
 from edge_agent.agent import wire
-from edge_agent.agent.openapi import openapi_json
 from edge_agent.agent.routes import (
     admin_bundle,
     admin_queue,
@@ -46,6 +45,14 @@ from edge_agent.storage.route_spec import Decides, Records, Replay, RouteSpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Access = Literal["sdk", "probe", "operator"]
+
+
+async def _openapi_json(request: web.Request) -> web.Response:
+    """``GET /openapi.json``. The generator and the operator API's models load on the first call:
+    serving the SDK never needs them."""
+    from edge_agent.agent import openapi
+
+    return await openapi.openapi_json(request)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ SDK_ROUTES: tuple[Route, ...] = (
 FIXED_ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", probes.healthz, "probe"),
     Route("GET", "/readyz", probes.readyz, "probe"),
-    Route("GET", "/openapi.json", openapi_json, "probe"),
+    Route("GET", "/openapi.json", _openapi_json, "probe"),
     Route("GET", "/status", status.status, "operator"),
     Route("GET", "/metrics", status.metrics, "operator"),
     Route("POST", "/admin/sync", admin_sync.sync_now, "operator"),
