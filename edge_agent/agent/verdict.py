@@ -25,7 +25,8 @@ def verdict(status: dict[str, Any]) -> dict[str, Any]:
     if storage.get("state") in ("degraded", "unavailable"):
         failing = "failing" if storage["state"] == "degraded" else "not open"
         level, title = "fault", f"Not saving: storage is {failing}"
-        detail = f"{storage.get('reason') or 'writes fail'}. The app gets 503 answers until it recovers."
+        reason = (storage.get("reason") or "writes fail").rstrip(".")
+        detail = f"{reason}. The app gets 503 answers until it recovers."
         since = storage.get("since")
     elif status["bundle"] is None:
         level, title, since = "fault", "Not ready: no bundle loaded", None
@@ -34,10 +35,11 @@ def verdict(status: dict[str, Any]) -> dict[str, Any]:
         level = "fault"
         title = f"{_plural(queue['deadLetter'], 'message', 'messages')} could not be delivered"
         detail = "The upstream refused them for good; see Dead letters below, retry or purge them."
-        since = sync.get("stateSince")
+        since = None  # rows keep no time of death; the page shows when the last one was received
     elif sync["state"] in ("degraded", "paused"):
         level, title = "attention", "The upstream refuses to sync"
-        detail = f"{sync.get('lastError') or 'it answers with errors'}. {waiting} and will be sent later."
+        error = (sync.get("lastError") or "it answers with errors").rstrip(".")
+        detail = f"{error}. {waiting} and will be sent later."
         since = sync.get("stateSince")
     elif not sync.get("configured"):
         level, title = "offline", "Working offline"

@@ -77,7 +77,7 @@ def status_with(**changes: dict[str, Any]) -> dict[str, Any]:
             {"queue": {"deadLetter": 2}, "sync": {"state": "offline"}},
             "fault",
             "2 messages could not be delivered",
-            20.0,
+            None,
         ),
         ({"bundle": None}, "fault", "Not ready: no bundle loaded", None),
         (

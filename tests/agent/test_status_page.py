@@ -98,6 +98,8 @@ async def test_a_dead_letter_shows_a_readable_error_and_is_the_fault(
         "receivedAt": 1_790_000_000.0,
     }
     assert st["verdict"]["level"] == "fault" and st["verdict"]["title"] == "1 message could not be delivered"
+    assert st["verdict"]["since"] is None  # no time of death is kept; the received time is shown below
+    assert "received <time datetime='2026-09-21T14:13:20Z'>" in cell(page, "dead-letter-error")
     assert "422 Unprocessable Entity: &lt;script&gt;alert(1)&lt;/script&gt; sec is unknown" in page
     assert HOSTILE_ERROR not in page and "trace" not in page and "<script" not in page
 
