@@ -139,6 +139,10 @@ def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
     return response
 
 
+# Routes that answer without the storage: /status and /metrics say "unavailable" rather than fail.
+_NO_STORAGE_ERRORS = frozenset({"/healthz", "/openapi.json", "/status", "/metrics"})
+
+
 def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
     out = {
         "403": _error("Refused: bearer token, Origin or Sec-Fetch-Site not accepted"),
@@ -151,7 +155,7 @@ def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
         out["422"] = _error("Parameter error; errors name the field")
     if path == "/readyz":
         out["503"] = _error("Not ready (storage degraded, no bundle); errors say why", retry_after=True)
-    elif path != "/healthz" and path != "/openapi.json":
+    elif path not in _NO_STORAGE_ERRORS:
         out["503"] = _error("Storage unavailable; retry after Retry-After seconds", retry_after=True)
     out.update({str(code): _error(text) for code, text in op.extra_errors.items()})
     return out
