@@ -30,11 +30,12 @@ from loopback import free_port, wait_until_ok  # noqa: E402
 from edge_agent.clock import SystemClock  # noqa: E402
 from edge_agent.config.settings import load_settings  # noqa: E402
 from edge_agent.storage.database import Database  # noqa: E402
-from edge_agent.storage.profiles import IdentityRequest, SessionPolicy  # noqa: E402
-from edge_agent.storage.tracking import TrackRequest, track  # noqa: E402
+from edge_agent.storage.profiles import SessionPolicy  # noqa: E402
+from edge_agent.storage.tracking import track  # noqa: E402
 from edge_agent.sync.client import UpstreamClient, create_session  # noqa: E402
 from edge_agent.sync.push import Pusher  # noqa: E402
 from edge_agent.sync.state import SyncState  # noqa: E402
+from tests.helpers import queued_event  # noqa: E402
 
 
 def fill(path: Path, events: int, profiles: int) -> None:
@@ -53,11 +54,7 @@ def fill(path: Path, events: int, profiles: int) -> None:
                 "ctx": {"type": "PRODUCT", "data": [f"sku-{i % 500}"], "location": "app://product"},
                 "data": [{"type": "cart", "value": i}],
             }
-            req = TrackRequest(
-                kind="event", sec="bench", identity=IdentityRequest(uid=uid, device_id=f"dev-{uid}"),
-                path="/event", body=body, ctx={}, events=[{"type": "cart", "value": i}],
-            )  # fmt: skip
-            track(conn, req, now, policy)
+            track(conn, queued_event(body), now, policy)
 
     for start in range(0, events, 2000):
         db.write_sync(lambda conn, start=start: chunk(conn, start, min(events, start + 2000)))  # type: ignore[misc]

@@ -49,13 +49,14 @@ sys.path.insert(0, str(ROOT))
 
 from edge_agent.config.settings import Settings, load_settings  # noqa: E402
 from edge_agent.storage.database import Database  # noqa: E402
-from edge_agent.storage.profiles import IdentityRequest, SessionPolicy  # noqa: E402
+from edge_agent.storage.profiles import SessionPolicy  # noqa: E402
 from edge_agent.storage.tracking import TrackRequest, track  # noqa: E402
 from edge_agent.sync.client import create_session  # noqa: E402
 from edge_agent.sync.jobs import BundleHooks, SyncJobs, pull_tick_s  # noqa: E402
 from edge_agent.sync.state import SyncState  # noqa: E402
 from edge_agent.upstream_sim import FaultConfig, create_upstream_app  # noqa: E402
 from edge_agent.upstream_sim.shared import sim_key  # noqa: E402
+from tests.helpers import queued_event  # noqa: E402
 
 T = TypeVar("T")
 START = 1_800_000_000.0
@@ -140,10 +141,7 @@ def event_request(agent: int, n: int) -> TrackRequest:
         "ctx": {"type": "HOMEPAGE", "data": [], "location": "app://home"},
         "data": [{"type": "cart", "n": n}],
     }
-    return TrackRequest(
-        kind="event", sec="fleet", identity=IdentityRequest(uid=uid, device_id=f"dev-{uid}"),
-        path="/event", body=body, ctx={}, events=[{"type": "cart", "n": n}],
-    )  # fmt: skip
+    return queued_event(body)
 
 
 class Agent:
@@ -333,6 +331,10 @@ async def _run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     vt._changed.set()
     await driver
     arrivals = sim.limiter.report()
+    if args.arrivals is not None:
+        with args.arrivals.open("w") as out:
+            for second in arrivals["seconds"]:
+                print(json.dumps(second | {"at_s": second["second"] - START}), file=out)
     for agent in agents:
         await agent.close()
     await runner.cleanup()
@@ -370,6 +372,7 @@ def main() -> None:
     parser.add_argument("--wall-timeout-s", type=float, default=1800.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
+    parser.add_argument("--arrivals", type=Path, help="write the upstream's per-second arrivals (JSON lines)")
     args = parser.parse_args()
     # N agents each log every failed pull of the outage: only errors are worth showing here.
     logging.basicConfig(level=logging.ERROR)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_agent.storage.tracking import TrackRequest
 
 SEC = "6819e7c0d7303f0f6b0ef263"
 OPTS = {
@@ -81,3 +84,21 @@ def non_loopback_address() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return address
+
+
+def queued_event(body: dict[str, Any]) -> TrackRequest:
+    """The ``TrackRequest`` the ``/event`` route builds from ``body``: validated by its request model,
+    carrying its ``RouteSpec``. For the sync tests and the benches that queue events through the real
+    write path (``storage.tracking.track``) without serving the app."""
+    from edge_agent.agent.routes.table import EVENT
+    from edge_agent.agent.wire import EventRequest, parse_request
+    from edge_agent.storage.profiles import IdentityRequest
+    from edge_agent.storage.tracking import TrackRequest
+
+    env = parse_request(EventRequest, body)
+    identity = IdentityRequest(uid=env.user.uid, device_id=env.device.id.lower() if env.device.id else None)
+    sent = [{k: v for k, v in item.items() if v is not None} for item in body["data"]]
+    return TrackRequest(
+        spec=EVENT, sec=env.sec, identity=identity, body=body, page=env.ctx, ctx=env.ctx_data,
+        events=env.data, sent_events=sent,
+    )  # fmt: skip

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient
 from edge_agent.clock import ManualClock
 from edge_agent.config.settings import Settings
 from edge_agent.storage.database import Database
-from edge_agent.storage.profiles import IdentityRequest, SessionPolicy
-from edge_agent.storage.tracking import TrackRequest, track
+from edge_agent.storage.profiles import SessionPolicy
+from edge_agent.storage.tracking import track
 from edge_agent.sync.client import UpstreamClient, create_session
 from edge_agent.sync.drain import DrainReport
 from edge_agent.sync.push import Pusher
@@ -28,6 +28,7 @@ from edge_agent.sync.state import SyncState
 from edge_agent.upstream_sim import FaultConfig
 from tests.blocking import no_blocking_on_the_loop
 from tests.conftest import MakeSim
+from tests.helpers import queued_event
 
 __all__ = ["no_blocking_on_the_loop"]
 
@@ -184,12 +185,9 @@ async def ingest(
     def fill(conn: sqlite3.Connection, start: int, stop: int) -> None:
         for i in range(start, stop):
             uid, kind = uids[i % profiles], types(i)
-            events = [{"type": kind, "n": i}]
-            req = TrackRequest(
-                kind="event", sec=sec, identity=IdentityRequest(uid=uid, device_id=f"dev-{uid}"),
-                path="/event", body=event_body(uid, sec, (kind,)), ctx={}, events=events,
-            )  # fmt: skip
-            track(conn, req, clock.now(), policy)
+            body = event_body(uid, sec, (kind,))
+            body["data"] = [{"type": kind, "n": i}]
+            track(conn, queued_event(body), clock.now(), policy)
 
     for start in range(0, n, 2000):
         await db.write(lambda conn, start=start: fill(conn, start, min(n, start + 2000)))  # type: ignore[misc]
