@@ -266,3 +266,122 @@ async def test_the_agents_own_origin_passes(make_client: MakeClient) -> None:
     own = str(client.make_url("")).rstrip("/")
     resp = await client.post("/admin/queue/retry", json={"all": True}, headers={"Origin": own})
     assert resp.status == 200
+
+
+# --- the acceptance table: every attack, its documented status, and nothing changed --------------------
+
+
+def nested_json(levels: int) -> str:
+    return "[" * (levels - 1) + '{"a": 1}' + "]" * (levels - 1)
+
+
+def sdk_body(**extra: Any) -> bytes:
+    return json.dumps(envelope(user={"uid": "victim"}, **extra)).encode()
+
+
+def deep_attributes(levels: int) -> bytes:
+    body = json.dumps(envelope(user={"uid": "victim", "attributes": {"a": "@@"}}))
+    return body.replace('"@@"', nested_json(levels)).encode()
+
+
+def deep_extra(levels: int) -> bytes:
+    return json.dumps(envelope(extra="@@")).replace('"@@"', nested_json(levels)).encode()
+
+
+HUGE_CART = [{"type": "add-to-cart-v1", "productId": "sku-1001", "quantity": 1e308}] * 2
+JSON_TYPE = {"Content-Type": "application/json"}
+TEXT_FROM_PAGE = {"Content-Type": "text/plain", "Origin": EVIL}
+REBOUND = {**JSON_TYPE, "Host": "evil.example:8787"}
+SDK_KEY = {**JSON_TYPE, "Authorization": "Bearer sdk-key"}
+DEEP_BUNDLE = "<deep bundle>"  # replaced by the demo bundle with content nested 300 levels deep
+SWAP = "<bundle swap>"  # replaced by the demo bundle under another version
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+CROSS_SITE_FETCH = {**JSON_TYPE, "Sec-Fetch-Site": "cross-site"}
+PURGE_PATH = "/admin/queue/purge"
+TOKEN = "admin_token"
+
+
+def attack(
+    name: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | str,
+    status: int,
+    needle: str,
+    *,
+    method: str = "POST",
+    caller: str = "kiosk",
+) -> Any:
+    """One row of the table: what is sent, by whom, and the refusal it must get (``needle`` in an error)."""
+    return pytest.param(caller, method, path, headers, body, status, needle, id=name)
+
+
+ATTACKS = [
+    attack("purge text/plain from a page", PURGE_PATH, TEXT_FROM_PAGE, PURGE, 403, "Origin"),
+    attack("purge text/plain", PURGE_PATH, {"Content-Type": "text/plain"}, PURGE, 415, "Content-Type"),
+    attack("purge as a form post", PURGE_PATH, FORM, b"state=pending", 415, "Content-Type"),
+    attack("purge, cross-site fetch", PURGE_PATH, CROSS_SITE_FETCH, PURGE, 403, "Sec-Fetch-Site"),
+    attack("purge from a sandboxed frame", PURGE_PATH, {**JSON_TYPE, "Origin": "null"}, PURGE, 403, "Origin"),
+    attack("bundle swap from a page", "/admin/bundle", TEXT_FROM_PAGE, SWAP, 403, "Origin"),
+    attack("bundle swap as a form post", "/admin/bundle", FORM, SWAP, 415, "Content-Type"),
+    attack("rebound page reads the queue", "/admin/queue", REBOUND, b"", 421, "Host", method="GET"),
+    attack("rebound page reads /user", "/user", REBOUND, sdk_body(), 421, "Host"),
+    attack("rebound page reads /v2/user", "/v2/user", REBOUND, sdk_body(), 421, "Host"),
+    attack("rebound page purges", PURGE_PATH, REBOUND, PURGE, 421, "Host"),
+    attack("neighbour reads the queue", "/admin/queue", SDK_KEY, b"", 403, TOKEN, method="GET", caller="lan"),
+    attack("neighbour purges", PURGE_PATH, SDK_KEY, PURGE, 403, "admin_token", caller="lan"),
+    attack("neighbour swaps the bundle", "/admin/bundle", SDK_KEY, SWAP, 403, "admin_token", caller="lan"),
+    attack("neighbour reads /status", "/status", SDK_KEY, b"", 403, TOKEN, method="GET", caller="lan"),
+    attack("1e308 cart", "/event", JSON_TYPE, sdk_body(data=HUGE_CART), 422, "data.0.quantity"),
+    attack("deep JSON on /visit", "/visit", JSON_TYPE, deep_extra(254), 422, "extra"),
+    attack("deep JSON past the parser", "/event", JSON_TYPE, deep_extra(1100), 422, "body"),
+    attack("deep attributes on /user", "/user", JSON_TYPE, deep_attributes(985), 422, "user.attributes"),
+    attack("deep bundle", "/admin/bundle", JSON_TYPE, DEEP_BUNDLE, 422, "nested deeper than"),
+]  # fmt: skip
+
+
+def state(db: Path) -> tuple[Any, ...]:
+    """The queue rows, both bundle slots and every profile's stored state, as the file holds them."""
+    profiles = [tuple(r) for r in db_rows(db, "SELECT * FROM profile_state ORDER BY uid")]
+    return (*snapshot(db), profiles)
+
+
+@pytest.mark.parametrize(("caller", "method", "path", "headers", "body", "status", "needle"), ATTACKS)
+async def test_every_attack_is_refused_and_changes_nothing(
+    make_client: MakeClient,
+    db: Path,
+    demo_bundle: dict[str, Any],
+    caller: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | str,
+    status: int,
+    needle: str,
+) -> None:
+    if caller == "kiosk":
+        client = await kiosk(make_client)
+    else:
+        client = await make_client(
+            listen=non_loopback_address(), server={"host": "0.0.0.0"}, auth={"api_keys": ["sdk-key"]}
+        )
+        assert (await client.post("/visit", json=envelope(), headers=SDK_KEY)).status == 200
+    if body == SWAP:
+        body = swapped(demo_bundle)
+    elif body == DEEP_BUNDLE:
+        body = swapped(demo_bundle).replace(
+            b'"contentId"', b'"deep": ' + nested_json(300).encode() + b', "contentId"', 1
+        )
+    assert isinstance(body, bytes)
+    uids = {row["uid"] for row in db_rows(db, "SELECT uid FROM profiles")}
+    before = state(db)
+
+    resp = await client.request(method, path, data=body or None, headers=headers)
+
+    refused(await resp.json(), status, needle)
+    assert resp.status == status and resp.content_type == "application/json"
+    text = await resp.text()
+    assert not any(uid in text for uid in uids)
+    assert state(db) == before and len(before[0]) >= 1
+    assert (await client.get("/healthz")).status == 200  # and the agent serves on
