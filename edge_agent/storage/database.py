@@ -137,6 +137,9 @@ class Database:
         self._writer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._restart_wanted = threading.Event()  # set by the checkpoint thread, run by the writer
+        # Held around every checkpoint: the writer's RESTART skips a group rather than wait for a PASSIVE.
+        self._checkpointing = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-agent-read")
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
@@ -330,6 +333,8 @@ class Database:
                         stop_after = True
                         break
                     batch.append(nxt)
+                if self._restart_wanted.is_set() or self._wal_bytes() >= 2 * self.wal_limit_bytes:
+                    self._restart_wal(conn)  # the backstop: writes outran the checkpoint thread's passes
                 self._run_group(conn, batch)
                 if stop_after:
                     return
@@ -401,26 +406,28 @@ class Database:
                 if conn is None:
                     conn = connect(self.path, busy_timeout_ms=_CHECKPOINT_BUSY_MS)
                     conn.execute(f"PRAGMA journal_size_limit = {int(self.wal_limit_bytes)}")
-                self.checkpoint_once(conn, idle=idle)
+                with self._checkpointing:
+                    self.checkpoint_once(conn, idle=idle)
             except sqlite3.Error as exc:
                 log.debug("checkpoint skipped: %s", exc)
         if conn is not None:
             conn.close()
 
     def checkpoint_once(self, conn: sqlite3.Connection, *, idle: bool) -> str | None:
-        """One pass of the checkpoint thread; returns the mode that ran last (None: nothing to do).
+        """One pass of the checkpoint thread; returns what it did (None: nothing to do).
 
         PASSIVE copies the WAL into the database without blocking anyone, but under sustained writes it
         never catches up with the frames written while it runs: the WAL then never restarts from its
         beginning, and its file grows without bound (78 MiB after 30 s of /event load, never cut back).
-        So once the WAL holds ``wal_limit_bytes``, a RESTART checkpoint finishes the copy, holding the
-        writer for the frames written since the PASSIVE one; the next commit reuses the WAL from its start
-        and SQLite cuts the file back to ``journal_size_limit``. With no commit since the last pass,
-        TRUNCATE empties the file: an idle agent keeps no WAL on its flash.
+        So once the WAL holds ``wal_limit_bytes``, the pass asks the writer for a RESTART checkpoint
+        ("RESTART" returned): the writer runs it before its next group, the one moment no write is in
+        progress (a RESTART from this thread rarely gets the write lock between back-to-back groups), and
+        only the frames written since this PASSIVE are left to copy. That group then writes from the
+        WAL's start and its commit cuts the file back to ``journal_size_limit``. With no commit since the
+        last pass, TRUNCATE empties the file: an idle agent keeps no WAL on its flash.
         """
         if idle:
-            wal = self._wal_path()
-            if wal.exists() and wal.stat().st_size > 0:
+            if self._wal_bytes() > 0:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 return "TRUNCATE"
             return None
@@ -428,11 +435,37 @@ class Database:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         if frames * (page_size + 24) < self.wal_limit_bytes:  # a WAL frame is a page and a 24-byte header
             return "PASSIVE"
-        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        self._restart_wanted.set()
         return "RESTART"
+
+    def _restart_wal(self, conn: sqlite3.Connection) -> None:
+        """Writer thread, between groups: finish the checkpoint so the next group starts the WAL over.
+
+        Skipped (tried again before the next group) while the checkpoint thread is copying: waiting for it
+        would hold up the writes for as long as its PASSIVE takes.
+        """
+        if not self._checkpointing.acquire(blocking=False):
+            return
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_BUSY_MS}")  # readers may hold it this long
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            if not busy:
+                self._restart_wanted.clear()
+        except sqlite3.Error as exc:
+            log.debug("WAL restart skipped: %s", exc)
+        finally:
+            self._checkpointing.release()
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
 
     def _wal_path(self) -> Path:
         return self.path.with_name(self.path.name + "-wal")
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self._wal_path().stat().st_size
+        except OSError:
+            return 0
 
     # -- reads ---------------------------------------------------------------------------------------
 
