@@ -24,11 +24,12 @@ The semantics every implementation must share:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
+
+from edge_agent.storage.values import is_number, numeric
 
 Test = Callable[[Any], bool]  # applied to a present (non-None) actual value
 #: Why an operand does not suit an operator, or None when it does (the operand is never None here).
@@ -38,7 +39,6 @@ MAX_PATTERN_LENGTH = 256
 #: How deep an ``eq``/``in`` operand may nest lists and objects: building its test recurses once per level.
 MAX_OPERAND_DEPTH = 32
 
-_NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 _BOOL_STRINGS = {"true": True, "false": False}
 
 
@@ -74,22 +74,7 @@ class Operator:
         return self.build(value), self.when_missing
 
 
-# --- coercion ----------------------------------------------------------------------------------------------
-
-
-def is_number(value: Any) -> TypeGuard[int | float]:
-    """True for int and float, but not bool (a JSON ``true`` is not the number 1)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def as_number(actual: Any) -> int | float | None:
-    """``actual`` as a number when it is one or a finite numeric string, else None."""
-    if is_number(actual):
-        return actual
-    if isinstance(actual, str) and _NUMERIC.fullmatch(actual):
-        number = float(actual)
-        return number if math.isfinite(number) else None
-    return None
+# --- coercion (numbers: ``storage/values.py``) -------------------------------------------------------------
 
 
 def as_bool(actual: Any) -> bool | None:
@@ -180,7 +165,7 @@ def equality(expected: Any) -> Test:
     if isinstance(expected, bool):
         return lambda actual: as_bool(actual) is expected
     if is_number(expected):
-        return lambda actual: (number := as_number(actual)) is not None and number == expected
+        return lambda actual: (number := numeric(actual)) is not None and number == expected
     if isinstance(expected, str):
         flag = _BOOL_STRINGS.get(expected)
         if flag is None:
@@ -261,7 +246,7 @@ def _matches(pattern: str) -> Test:
 def _ordering(value: Any) -> Callable[[Any], Any]:
     """Converts an actual to something comparable with ``value`` (a number or a string), or None."""
     if is_number(value):
-        return as_number
+        return numeric
     return lambda actual: actual if isinstance(actual, str) else None
 
 

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_agent.storage.condition_operators import OPERATORS, is_number
+from edge_agent.storage.condition_operators import OPERATORS
 from edge_agent.storage.condition_paths import resolve
+from edge_agent.storage.values import is_number
 
 KINDS = ("all", "any", "not", "attr", "segment", "count")
 _KIND_KEYS: dict[str, frozenset[str]] = {
