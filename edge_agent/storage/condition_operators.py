@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.json_depth import depth_problem
 from edge_agent.storage.values import is_number, numeric
 
 Test = Callable[[Any], bool]  # applied to a present (non-None) actual value
@@ -89,23 +90,8 @@ def as_bool(actual: Any) -> bool | None:
 # --- operand checks ----------------------------------------------------------------------------------------
 
 
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests lists and objects (0 for a scalar), without recursing."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        children = node if isinstance(node, list) else node.values() if isinstance(node, dict) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth + 1)
-        if deepest > MAX_OPERAND_DEPTH:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def _any_json(value: Any) -> str | None:
-    return None if _depth(value) <= MAX_OPERAND_DEPTH else f"nests deeper than {MAX_OPERAND_DEPTH} levels"
+    return depth_problem(value, MAX_OPERAND_DEPTH) if isinstance(value, list | dict) else None
 
 
 def _a_list(value: Any) -> str | None:
