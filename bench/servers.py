@@ -65,13 +65,17 @@ class Server:
 
 
 async def ready_after(
-    url: str, proc: asyncio.subprocess.Process, started: float, seconds: float = 60
+    url: str,
+    proc: asyncio.subprocess.Process | None = None,
+    started: float | None = None,
+    seconds: float = 60,
 ) -> float:
-    """Seconds from ``started`` to the first 200 of ``url``, polled every 5 ms."""
+    """Seconds from ``started`` (default: now) to the first 200 of ``url``, polled every 5 ms."""
+    started = time.perf_counter() if started is None else started
     timeout = aiohttp.ClientTimeout(total=1)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while time.perf_counter() - started < seconds:
-            if proc.returncode is not None:
+            if proc is not None and proc.returncode is not None:
                 raise SystemExit(f"{url}: the server exited with {proc.returncode} before it was ready")
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(url) as response:

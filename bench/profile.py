@@ -1,0 +1,176 @@
+"""Where the time and the memory go: the profiles behind docs/performance.md's gaps.
+
+    python bench/profile.py load "/choose single" [--generated] [--seconds 10] [--top 20]
+    python bench/profile.py startup [--top 20]      # exec → /readyz with the 200-campaign bundle
+    python bench/profile.py imports                 # RSS after each import a request needs
+
+``load`` and ``startup`` sample the agent with py-spy (``pip install py-spy``; root or ptrace rights),
+GIL-holding samples only for ``load`` (what competes for the one core), and print the functions with
+the largest share of samples: inclusive (the function or anything it calls) and self (its own code).
+The agent runs as in ``bench/run``: pinned to core 0, wrk -t2 -c32 on core 1, the SDKs' requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import sdk_calls
+import servers
+import wrk
+from generate import generate_bundle
+from loopback import free_port
+
+# The frames every sample of a thread shares (interpreter, click, asyncio's loop, the thread start): they
+# say nothing about where a request's time goes, so the inclusive list leaves them out.
+SCAFFOLD = ("<frozen runpy>:", "runners.py:", "base_events.py:", "core.py:", "__main__.py:", "cli.py:",
+            "events.py:Handle._run", "threading.py:", "server.py:run")  # fmt: skip
+FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def function_of(frame: str) -> str:
+    """``choose (edge_agent/agent/decide/campaigns.py:120)`` → ``campaigns.py:choose``."""
+    match = FRAME.match(frame.strip())
+    if not match:
+        return frame.strip()
+    return f"{Path(match['file']).name}:{match['func']}"
+
+
+def summarise(raw: Path, top: int) -> list[str]:
+    """The top functions of a py-spy ``--format raw`` file (one ``a;b;c count`` line per stack)."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [function_of(f) for f in stack.split(";") if f.strip()]
+        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += n
+        own[frames[-1]] += n
+        for name in set(frames):
+            inclusive[name] += n
+    out = [f"{total:,} samples"]
+    shown = [(k, v) for k, v in inclusive.most_common() if not k.startswith(SCAFFOLD)][:top]
+    out.append("inclusive: " + "; ".join(f"{k} {v / total:.0%}" for k, v in shown))
+    out.append("self: " + "; ".join(f"{k} {v / total:.0%}" for k, v in own.most_common(top)))
+    return out
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("py-spy not found: pip install py-spy")
+    return found
+
+
+async def profile_load(name: str, generated: bool, seconds: float, top: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="edge-agent-profile-") as tmp:
+        work = Path(tmp)
+        bundle = servers.DEMO_BUNDLE
+        if generated:
+            bundle = work / "bundle-200.json"
+            bundle.write_text(json.dumps(generate_bundle(random.Random(7), 200, 50)))
+        agent = await servers.agent(work / "agent", bundle)
+        try:
+            users = await sdk_calls.create_profiles(agent.url, 1000)
+            engagement = await sdk_calls.engagement_paths(agent.url, users[:100])
+            loads = sdk_calls.generated_loads(users) if generated else sdk_calls.demo_loads(users, engagement)
+            await wrk.run(agent.url, loads[name], seconds=2)
+            raw = work / "profile.txt"
+            spy = await asyncio.create_subprocess_exec(
+                py_spy(), "record", "--pid", str(agent.pid), "--duration", str(round(seconds)),
+                "--rate", "200", "--gil", "--nonblocking", "--format", "raw", "--output", str(raw),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            fig = await wrk.run(agent.url, loads[name], seconds=seconds)
+            await spy.wait()
+        finally:
+            await agent.stop()
+        print(
+            f"{name}{' (200 campaigns)' if generated else ''}: {fig.rps:,.0f} req/s under py-spy, GIL samples"
+        )
+        for line in summarise(raw, top):
+            print(line)
+
+
+def profile_startup(top: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="edge-agent-profile-") as tmp:
+        work = Path(tmp)
+        bundle = work / "bundle-200.json"
+        bundle.write_text(json.dumps(generate_bundle(random.Random(7), 200, 50)))
+        raw = work / "startup.txt"
+        port = free_port()
+        agent = [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(work / "a.db")]
+        spy = subprocess.Popen(
+            [py_spy(), "record", "--rate", "500", "--format", "raw", "--output", str(raw), "--subprocesses",
+             "--", *agent, "--bundle", str(bundle)],
+            env={**os.environ, **servers.AGENT_ENV},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        started = asyncio.run(servers.ready_after(f"http://127.0.0.1:{port}/readyz"))
+        spy.send_signal(2)  # py-spy writes its file on SIGINT, then stops the agent
+        spy.wait(timeout=60)
+        print(f"startup to ready under py-spy: {started:.2f} s")
+        for line in summarise(raw, top):
+            print(line)
+
+
+IMPORTS = [
+    ("bare interpreter", "pass"),
+    ("aiohttp.web", "import aiohttp.web"),
+    ("pydantic", "import pydantic"),
+    ("the app (edge_agent.agent.app)", "import edge_agent.agent.app"),
+    ("the app and the CLI (edge_agent.cli)", "import edge_agent.agent.app, edge_agent.cli"),
+]
+
+
+def profile_imports() -> None:
+    """RSS of a fresh interpreter after each import (VmRSS, MiB)."""
+    probe = "import re; print(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read())[1])"
+    for label, code in IMPORTS:
+        done = subprocess.run(
+            [sys.executable, "-c", f"{code}\n{probe}"],
+            capture_output=True,
+            text=True,
+            cwd=servers.ROOT,
+            check=True,
+        )
+        print(f"{label}: {int(done.stdout.split()[-1]) / 1024:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    load = sub.add_parser("load")
+    load.add_argument("name", help='a row of bench/run\'s table, e.g. "/choose single"')
+    load.add_argument("--generated", action="store_true", help="the 200-campaign / 50-segment bundle")
+    load.add_argument("--seconds", type=float, default=10.0)
+    for p in (load, sub.add_parser("startup")):
+        p.add_argument("--top", type=int, default=20)
+    sub.add_parser("imports")
+    args = parser.parse_args()
+    if args.what == "load":
+        asyncio.run(profile_load(args.name, args.generated, args.seconds, args.top))
+    elif args.what == "startup":
+        profile_startup(args.top)
+    else:
+        profile_imports()
+
+
+if __name__ == "__main__":
+    main()
