@@ -49,14 +49,15 @@ class Sizes:
     one_connection_s: float = 5.0
     profiles: int = 1000
     queue_events: int = 1_000_000
-    queue_cap_s: float = 270.0  # the queue fill stops here even short of queue_events (then extrapolated)
-    drain_s: float = 15.0
+    queue_cap_s: float = 180.0  # the queue fill stops here even short of queue_events (then extrapolated)
+    drain_s: float = 12.0
     startups: int = 3
+    reference_s: float = 2.0  # each hello run between two measured loads
 
 
 FULL = Sizes()
 QUICK = Sizes(warmup_s=1.0, seconds=3.0, one_connection_s=3.0, profiles=200, queue_events=100_000,
-              queue_cap_s=40.0, drain_s=5.0, startups=2)  # fmt: skip
+              queue_cap_s=40.0, drain_s=5.0, startups=2, reference_s=1.0)  # fmt: skip
 
 
 @dataclass
@@ -69,7 +70,10 @@ class Row:
     errors: int
     cpu_us: float  # the server's CPU time per answered request
     peak_rss_mib: float
+    hello_rps: float = 0.0  # the reference: mean of the hello runs just before and just after this one
+    hello_cpu_us: float = 0.0
     x_hello: float | None = None
+    x_hello_cpu: float | None = None  # hello's CPU per request over this row's
     x_peer: float | None = None
 
 
@@ -87,6 +91,35 @@ class Results:
     drain: dict[str, Any] = field(default_factory=dict)
     wal_max_mib: float = 0.0
     peak_rss_max_mib: float = 0.0
+
+
+HELLO_LOAD = wrk.Load([wrk.Call("GET", "/")])
+
+
+class Yardstick:
+    """Short hello runs between the measured runs: each row's reference is the mean of the hello run just
+    before it and the one just after, so a change in the machine's load moves both sides of a ratio."""
+
+    def __init__(self, hello: Server, results: Results, seconds: float) -> None:
+        self.hello, self.results, self.seconds = hello, results, seconds
+        self.last: tuple[float, float] | None = None
+
+    async def sample(self) -> tuple[float, float]:
+        cpu = cpu_seconds(self.hello.pid)
+        fig = await wrk.run(self.hello.url, HELLO_LOAD, seconds=self.seconds)
+        cpu_us = (cpu_seconds(self.hello.pid) - cpu) / max(1, fig.requests) * 1e6
+        self.results.hello_runs.append(fig.rps)
+        self.last = (fig.rps, cpu_us)
+        return self.last
+
+    async def bracket(self, row: Row) -> Row:
+        """Call right after ``row`` was measured; ``sample()`` must have run just before it."""
+        assert self.last is not None
+        before = self.last
+        after = await self.sample()
+        row.hello_rps = (before[0] + after[0]) / 2
+        row.hello_cpu_us = (before[1] + after[1]) / 2
+        return row
 
 
 class WalWatch:
@@ -136,9 +169,8 @@ async def running(server: Server, results: Results) -> Any:
         await server.stop()
 
 
-async def demo_phase(results: Results, sizes: Sizes, work: Path, peer: bool) -> None:
-    """hello, the peer and the agent with the demo bundle, in one stretch so their ratios hold."""
-    hello = await servers.hello(work / "hello.log")
+async def demo_phase(results: Results, sizes: Sizes, work: Path, peer: bool, ref: Yardstick) -> None:
+    """The hello row, the peer and the agent with the demo bundle."""
     proxy: Server | None = None
     if peer:
         reason = await unleash.install()
@@ -148,29 +180,29 @@ async def demo_phase(results: Results, sizes: Sizes, work: Path, peer: bool) -> 
             print(f"peer skipped: {reason}", file=sys.stderr)
             results.peer = f"unavailable ({reason})"
     agent = await servers.agent(work / "demo")
-    async with running(hello, results), running(agent, results):
-        hello_load = wrk.Load([wrk.Call("GET", "/")])
-        results.rows["hello"] = await measure(hello, "hello", hello_load, sizes)
-        results.hello_runs.append(results.rows["hello"].rps)
+    async with running(agent, results):
+        await ref.sample()
+        hello = await measure(ref.hello, "hello", HELLO_LOAD, sizes)
+        results.rows["hello"] = await ref.bracket(hello)
         if proxy is not None:
             async with running(proxy, results):
-                results.rows["peer"] = await measure(proxy, "peer: Unleash GET /proxy", unleash.load(), sizes)
+                # node compiles its hot paths in the first seconds: a longer warm-up than the Python servers
+                await wrk.run(proxy.url, unleash.load(), seconds=3 * sizes.warmup_s)
+                row = await measure(proxy, "peer: Unleash GET /proxy", unleash.load(), sizes)
+                results.rows["peer"] = await ref.bracket(row)
         users = await sdk_calls.create_profiles(agent.url, sizes.profiles)
-        engagement = await sdk_calls.engagement_paths(agent.url, users)
+        engagement = await sdk_calls.engagement_paths(agent.url, users[:200])
         loads = sdk_calls.demo_loads(users, engagement)
         for name, load in loads.items():
-            results.rows[name] = await measure(agent, name, load, sizes)
+            results.rows[name] = await ref.bracket(await measure(agent, name, load, sizes))
         for name in ("/choose single", "/event add-to-cart"):
             row = await measure(
                 agent, name, loads[name], sizes, connections=1, seconds=sizes.one_connection_s
             )
             results.one_connection[name] = row
-        again = await measure(hello, "hello", hello_load, sizes)
-        results.hello_runs.append(again.rps)
-        results.rows["hello"].rps = statistics.mean(results.hello_runs)
 
 
-async def generated_phase(results: Results, sizes: Sizes, work: Path) -> None:
+async def generated_phase(results: Results, sizes: Sizes, work: Path, ref: Yardstick) -> None:
     """Startup to ready with 200 campaigns / 50 segments (fresh data directories), then its loads."""
     bundle = work / "bundle-200.json"
     bundle.write_text(json.dumps(generate_bundle(random.Random(7), 200, 50)))
@@ -183,8 +215,9 @@ async def generated_phase(results: Results, sizes: Sizes, work: Path) -> None:
     assert agent is not None
     async with running(agent, results):
         users = await sdk_calls.create_profiles(agent.url, sizes.profiles)
+        await ref.sample()
         for name, load in sdk_calls.generated_loads(users).items():
-            results.generated[name] = await measure(agent, name, load, sizes)
+            results.generated[name] = await ref.bracket(await measure(agent, name, load, sizes))
 
 
 async def queue_phase(results: Results, sizes: Sizes, work: Path) -> Path:
@@ -252,9 +285,10 @@ async def drain_phase(results: Results, sizes: Sizes, work: Path, db: Path) -> N
                         break
                     await asyncio.sleep(0.1)
                 t0, n0 = time.perf_counter(), await delivered(upstream)
-                # 8 connections, each waiting 16 ms after an answer: at most 500 req/s, a little less
+                # 32 connections, each pausing 64 ms after an answer: at most 500 req/s offered, a little
+                # less as answers take time (wrk has no fixed-rate mode; the achieved rate is printed)
                 fig = await wrk.run(
-                    agent.url, load, seconds=sizes.drain_s, connections=8, threads=1, delay_ms=16
+                    agent.url, load, seconds=sizes.drain_s, connections=32, threads=1, delay_ms=64
                 )
                 rate = (await delivered(upstream) - n0) / (time.perf_counter() - t0)
                 results.drain[mode] = {
@@ -264,11 +298,17 @@ async def drain_phase(results: Results, sizes: Sizes, work: Path, db: Path) -> N
 
 
 def ratios(results: Results) -> None:
-    hello = results.rows["hello"].rps
+    """Each row over its own hello reference; over the peer through hello (both normalised to the hello
+    runs beside them, so the peer measured minutes earlier still compares)."""
+    rows = [*results.rows.values(), *results.generated.values()]
+    for row in rows:
+        row.x_hello = row.rps / row.hello_rps if row.hello_rps else None
+        row.x_hello_cpu = row.hello_cpu_us / row.cpu_us if row.cpu_us else None
+    results.rows["hello"].x_hello = 1.0
+    results.rows["hello"].x_hello_cpu = 1.0
     peer = results.rows.get("peer")
-    for row in [*results.rows.values(), *results.generated.values()]:
-        row.x_hello = row.rps / hello
-        row.x_peer = row.rps / peer.rps if peer else None
+    for row in rows:
+        row.x_peer = row.x_hello / peer.x_hello if peer and row.x_hello and peer.x_hello else None
     agent_rows = [r for n, r in results.rows.items() if n not in ("hello", "peer")]
     peaks = [r.peak_rss_mib for r in [*agent_rows, *results.generated.values()]]
     results.peak_rss_max_mib = max([*peaks, results.memory.get("peak_fill_rss_mib", 0.0)])
@@ -279,12 +319,16 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def table(rows: list[Row]) -> Iterator[str]:
-    yield "| load | req/s | × hello | × peer | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/req | peak RSS MiB |"  # noqa: E501
-    yield "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    yield (
+        "| load | req/s | × hello | × peer | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/req "
+        "| × hello by CPU | peak RSS MiB |"
+    )
+    yield "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in rows:
         yield (
             f"| {r.name} | {r.rps:,.0f} | {fmt(r.x_hello, '.2f')} | {fmt(r.x_peer, '.2f')} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {r.p999_ms:.2f} | {r.errors} | {r.cpu_us:.0f} | {r.peak_rss_mib:.0f} |"
+            f"| {r.p99_ms:.2f} | {r.p999_ms:.2f} | {r.errors} | {r.cpu_us:.0f} | {fmt(r.x_hello_cpu, '.2f')} "
+            f"| {r.peak_rss_mib:.0f} |"
         )
 
 
@@ -333,8 +377,12 @@ def report(res: Results, sizes: Sizes) -> Iterator[str]:
     m = res.machine
     yield f"machine: {m['nproc']} × {m['cpu']}, {m['ram_gib']} GiB RAM, Python {m['python']}, {m['date']}"
     yield f"load average at start: {m['load_avg']}; mode: {res.mode}; peer: {res.peer}"
-    runs = ", ".join(f"{x:,.0f}" for x in res.hello_runs)
-    yield f"hello runs (start, end): {runs} req/s; ratios use the mean"
+    runs = res.hello_runs
+    yield (
+        f"hello reference runs ({len(runs)}, one between each two measured loads): median "
+        f"{statistics.median(runs):,.0f} req/s, min {min(runs):,.0f}, max {max(runs):,.0f}; each row's "
+        "× hello is over the mean of the runs just before and after it; × peer = row × hello / peer × hello"
+    )
     yield ""
     yield f"Demo bundle, wrk -t2 -c32, {sizes.seconds:.0f} s after {sizes.warmup_s:.0f} s warm-up:"
     yield from table(list(res.rows.values()))
@@ -368,7 +416,7 @@ def report(res: Results, sizes: Sizes) -> Iterator[str]:
     for mode, d in res.drain.items():
         yield (
             f"drain {mode}: {d['events_per_s']:,.0f} events/s delivered, while /choose took "
-            f"{d['choose_rps']:.0f} req/s (8 connections) p50 {d['choose_p50_ms']:.2f} ms "
+            f"{d['choose_rps']:.0f} req/s (32 connections, 64 ms pauses) p50 {d['choose_p50_ms']:.2f} ms "
             f"p99 {d['choose_p99_ms']:.2f} ms, "
             f"errors {d['choose_errors']}"
         )
@@ -388,8 +436,11 @@ async def main(args: argparse.Namespace) -> int:
     results = Results(machine(), "quick" if args.quick else "full")
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
         work = Path(tmp)
-        await demo_phase(results, sizes, work, peer=not args.no_peer)
-        await generated_phase(results, sizes, work)
+        hello = await servers.hello(work / "hello.log")
+        async with running(hello, results):
+            ref = Yardstick(hello, results, sizes.reference_s)
+            await demo_phase(results, sizes, work, not args.no_peer, ref)
+            await generated_phase(results, sizes, work, ref)
         db = await queue_phase(results, sizes, work)
         await drain_phase(results, sizes, work, db)
     ratios(results)
