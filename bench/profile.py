@@ -33,17 +33,21 @@ from loopback import free_port
 
 # The frames every sample of a thread shares (interpreter, click, asyncio's loop, the thread start): they
 # say nothing about where a request's time goes, so the inclusive list leaves them out.
-SCAFFOLD = ("<frozen runpy>:", "runners.py:", "base_events.py:", "core.py:", "__main__.py:", "cli.py:",
-            "events.py:Handle._run", "threading.py:", "server.py:run")  # fmt: skip
+SCAFFOLD = ("<frozen runpy>", "asyncio/runners.py:", "asyncio/base_events.py:", "click/core.py:",
+            "/__main__.py:", "edge_agent/cli.py:", "asyncio/events.py:Handle._run", "/threading.py:",
+            "agent/server.py:run")  # fmt: skip
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
 def function_of(frame: str) -> str:
-    """``choose (edge_agent/agent/decide/campaigns.py:120)`` → ``campaigns.py:choose``."""
+    """``choose (edge_agent/agent/decide/campaigns.py:120)`` → ``decide/campaigns.py:choose``."""
     match = FRAME.match(frame.strip())
     if not match:
         return frame.strip()
-    return f"{Path(match['file']).name}:{match['func']}"
+    path = Path(match["file"])
+    return (
+        f"{path.parent.name}/{path.name}:{match['func']}" if path.parent.name else f"{path}:{match['func']}"
+    )
 
 
 def summarise(raw: Path, top: int) -> list[str]:
@@ -65,7 +69,7 @@ def summarise(raw: Path, top: int) -> list[str]:
         for name in set(frames):
             inclusive[name] += n
     out = [f"{total:,} samples"]
-    shown = [(k, v) for k, v in inclusive.most_common() if not k.startswith(SCAFFOLD)][:top]
+    shown = [(k, v) for k, v in inclusive.most_common() if not any(s in k for s in SCAFFOLD)][:top]
     out.append("inclusive: " + "; ".join(f"{k} {v / total:.0%}" for k, v in shown))
     out.append("self: " + "; ".join(f"{k} {v / total:.0%}" for k, v in own.most_common(top)))
     return out
@@ -139,8 +143,23 @@ IMPORTS = [
 ]
 
 
+def import_times(module: str, top: int) -> list[str]:
+    """The imports that take longest, cumulative, from ``python -X importtime`` (µs)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True,
+        cwd=servers.ROOT, check=True,
+    )  # fmt: skip
+    rows = []
+    for line in done.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].strip()))
+    total = max(us for us, _ in rows)
+    return [f"{name} {us / 1000:.0f} ms ({us / total:.0%})" for us, name in sorted(rows, reverse=True)[:top]]
+
+
 def profile_imports() -> None:
-    """RSS of a fresh interpreter after each import (VmRSS, MiB)."""
+    """RSS of a fresh interpreter after each import (VmRSS, MiB), then what the CLI's import spends."""
     probe = "import re; print(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read())[1])"
     for label, code in IMPORTS:
         done = subprocess.run(
@@ -151,6 +170,7 @@ def profile_imports() -> None:
             check=True,
         )
         print(f"{label}: {int(done.stdout.split()[-1]) / 1024:.0f} MiB")
+    print("import time, cumulative: " + "; ".join(import_times("edge_agent.cli", 15)))
 
 
 def main() -> None:
