@@ -23,7 +23,7 @@ from edge_agent.agent.decide.facts import device_info, traffic_source
 from edge_agent.agent.decide.profile import affinity, cart_facts, profile_facts
 from edge_agent.agent.decide.recommend import Recommender
 from edge_agent.agent.decide.segments import SegmentCache
-from edge_agent.agent.wire import Envelope, EventIn, parse_json, parse_request
+from edge_agent.agent.wire import Envelope, EventIn, parse_body, parse_json
 from edge_agent.clock import Clock
 from edge_agent.config.settings import Settings
 from edge_agent.errors import Forbidden, PayloadTooLarge
@@ -93,10 +93,13 @@ class Services:
         """The body as a JSON object within ``server.max_json_depth``: how every route reads a body."""
         return parse_json(await self.read_body(request), self.settings.server.max_json_depth)
 
-    async def read(self, request: web.Request, model: type[M]) -> tuple[dict[str, Any], M]:
-        raw = await self.read_json(request)
-        parsed = parse_request(model, raw)
-        self.check_section(getattr(parsed, "sec", None))
+    async def read(self, request: web.Request, sdk: SdkRoute[E]) -> tuple[dict[str, Any] | None, E]:
+        """The body validated as the route's model in one pass, and the body as sent when the route may
+        replay it (``None`` otherwise)."""
+        body = await self.read_body(request)
+        depth = self.settings.server.max_json_depth
+        raw, parsed = parse_body(sdk.model, body, depth, keep=sdk.spec.may_replay)
+        self.check_section(parsed.sec)
         return raw, parsed
 
     def check_section(self, sec: str | None) -> None:
@@ -108,7 +111,7 @@ class Services:
     async def track(
         self,
         spec: RouteSpec,
-        raw: dict[str, Any],
+        raw: dict[str, Any] | None,
         env: Envelope,
         *,
         loaded: LoadedBundle,

@@ -1,18 +1,30 @@
-"""Request bodies as the three SDKs send them, read tolerantly (sdk-wire-contract §2.9).
+"""Request bodies as the three SDKs send them, read tolerantly (sdk-wire-contract §2.9), in one pass.
 
-null ≡ absent everywhere; unknown keys are ignored; ``ua``/``userAgent`` and ``option``/``options`` are
-both read; non-string scalar identifiers are stringified; ``ctx.attributes`` takes any JSON value.
-Structural type errors (``data`` not a list, an event ``value`` that is not a number) are 422s that name
-the field.
+:func:`parse_body` validates straight from the body bytes (``model_validate_json``); the tolerant rules
+live in the models, so nothing re-reads the body after it: null ≡ absent everywhere (every model drops
+its null keys, and free-form objects are null-stripped); unknown keys are ignored; ``ua``/``userAgent``
+and ``option``/``options`` are both read; non-string scalar identifiers are stringified;
+``ctx.attributes`` takes any JSON value. Structural type errors (``data`` not a list, an event ``value``
+that is not a number) are 422s that name the field.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticKnownError
 
 from edge_agent.errors import ParameterError
 from edge_agent.json_depth import depth_problem
@@ -55,8 +67,25 @@ LenientStr = Annotated[str | None, BeforeValidator(_lenient_str)]
 ProductId = Annotated[str | None, BeforeValidator(_product_id)]
 
 
+def _drop_nulls(value: Any) -> Any:
+    """null ≡ absent: a model's null keys are left out, so each field takes its default."""
+    if isinstance(value, dict) and None in value.values():
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
+
+def _stripped(value: Any) -> Any:
+    return strip_nulls(value)
+
+
+# A free-form object (``ctx.utm``, ``ctx.attributes``, ``customProps``): null keys dropped at every level.
+FreeForm = Annotated[dict[str, Any] | None, BeforeValidator(_stripped)]
+
+
 class Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    _nulls = model_validator(mode="before")(_drop_nulls)
 
 
 class UserIn(Wire):
@@ -82,8 +111,8 @@ class CtxIn(Wire):
     lng: str | None = None
     referrer: str | None = None
     page_number: int | None = Field(None, alias="pageNumber")
-    utm: dict[str, Any] | None = None
-    attributes: dict[str, Any] | None = None
+    utm: FreeForm = None
+    attributes: FreeForm = None
 
 
 class OptionsIn(Wire):
@@ -115,6 +144,8 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
+    _nulls = model_validator(mode="before")(_drop_nulls)
+
     type: str = Field(min_length=1)
     name: str | None = None
     value: Amount | None = None
@@ -123,7 +154,7 @@ class EventIn(BaseModel):
     currency: str | None = None
     cart: list[CartItemIn] | None = None
     event_time: str | None = Field(None, alias="eventTime")
-    custom_props: dict[str, Any] | None = Field(None, alias="customProps")
+    custom_props: FreeForm = Field(None, alias="customProps")
 
 
 class VisitIn(Envelope):
@@ -141,7 +172,7 @@ class ContentSettingsIn(Wire):
 
 class RuleArgumentIn(Wire):
     action: str = ""
-    value: list[Any] = Field(default_factory=list)
+    value: Annotated[list[Any], BeforeValidator(_stripped)] = Field(default_factory=list)
 
 
 class RuleConditionIn(Wire):
@@ -150,7 +181,7 @@ class RuleConditionIn(Wire):
 
 
 class RtRuleIn(Wire):
-    id: Any = None
+    id: Annotated[Any, BeforeValidator(_stripped)] = None
     type: str = ""
     slots: list[int] | None = None
     conditions: list[RuleConditionIn] = Field(default_factory=list)
@@ -216,13 +247,6 @@ def strip_nulls(value: Any) -> Any:
     return root
 
 
-def _keep_attribute_nulls(raw: dict[str, Any], cleaned: dict[str, Any]) -> None:
-    """``user.attributes.<k>: null`` deletes the key, so it must survive the null stripping."""
-    user = raw.get("user")
-    if isinstance(user, dict) and isinstance(user.get("attributes"), dict):
-        cleaned.setdefault("user", {})["attributes"] = user["attributes"]
-
-
 def parse_json(body: bytes, max_depth: int) -> dict[str, Any]:
     """The body as a JSON object, refused (422) when empty, invalid or nested deeper than ``max_depth``."""
     if not body.strip():
@@ -233,8 +257,16 @@ def parse_json(body: bytes, max_depth: int) -> dict[str, Any]:
         raise ParameterError(f"body: not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(doc, dict):
         raise ParameterError("body: expected a JSON object")
-    check_depth(doc, max_depth)
+    if may_be_deeper(body, max_depth):
+        check_depth(doc, max_depth)
     return doc
+
+
+def may_be_deeper(body: bytes, max_depth: int) -> bool:
+    """Whether ``body`` could nest deeper than ``max_depth``: it has more brackets than that (an upper
+    bound of its depth, counted in C; brackets inside strings only make it safer). An SDK body has a
+    handful, so the exact walk of :func:`check_depth` runs only for the bodies that need it."""
+    return body.count(b"{") + body.count(b"[") > max_depth
 
 
 def check_depth(doc: Any, max_depth: int) -> None:
@@ -248,11 +280,20 @@ def check_depth(doc: Any, max_depth: int) -> None:
         raise ParameterError("Parameter error", errors=[problem])
 
 
+def _message(err: ErrorDetails) -> str:
+    """pydantic's message in its Python wording whichever way the body was read (``model_validate_json``
+    says "array" where ``model_validate`` says "list"), so a 422 reads the same on every path."""
+    try:
+        return PydanticKnownError(err["type"], err.get("ctx")).message()  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):  # a custom error (a validator's own message)
+        return err["msg"]
+
+
 def validation_messages(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "body"
-        out.append(f"{loc}: {err['msg']}")
+        out.append(f"{loc}: {_message(err)}")
     return out
 
 
@@ -260,9 +301,35 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_request(model: type[M], doc: dict[str, Any]) -> M:
-    cleaned = strip_nulls(doc)
-    _keep_attribute_nulls(doc, cleaned)
+    """``doc`` (a decoded body) as ``model``; a 422 naming each field that does not fit."""
     try:
-        return model.model_validate(cleaned)
+        return model.model_validate(doc)
     except ValidationError as exc:
+        raise ParameterError("Parameter error", errors=validation_messages(exc)) from None
+
+
+# Where pydantic's JSON reader and orjson differ: it takes NaN/Infinity and numbers past a double (as inf)
+# and ints past 64 bits (as ints orjson cannot write back); orjson refuses them. A body that may hold one
+# (a cheap scan; a match inside a string only costs the slower path) is decoded by orjson first, so every
+# body is read by one JSON rule.
+_READ_APART = re.compile(rb"NaN|Infinity|\d{19}|[eE][+-]?\d{3}")
+
+
+def parse_body(
+    model: type[M], body: bytes, max_depth: int, *, keep: bool = False
+) -> tuple[dict[str, Any] | None, M]:
+    """The body validated as ``model`` in one pass over its bytes, and — with ``keep``, for a route that
+    replays it — the decoded body as sent (one C decode, then validated from it rather than parsed twice).
+
+    Refused (422) when empty, not a JSON object, nested deeper than ``max_depth`` (naming the field) or
+    not fitting the model (naming each field).
+    """
+    if keep or may_be_deeper(body, max_depth) or _READ_APART.search(body):
+        doc = parse_json(body, max_depth)
+        return (doc if keep else None), parse_request(model, doc)
+    try:
+        return None, model.model_validate_json(body)
+    except ValidationError as exc:
+        if any(not err["loc"] for err in exc.errors()):  # not JSON or not an object: say so as parse_json
+            parse_json(body, max_depth)
         raise ParameterError("Parameter error", errors=validation_messages(exc)) from None

@@ -51,6 +51,11 @@ class RouteSpec:
     assignments: bool = False  # its decisions allocate variations: the write reads sticky assignments
     trigger: Trigger | None = None  # the trigger type whose campaigns it answers
 
+    @property
+    def may_replay(self) -> bool:
+        """Whether a call may be queued, so its body as sent must be kept for the replay."""
+        return self.replay is not Replay.NEVER
+
     def queues(self, sends_identity: bool) -> bool:
         """Whether this call is queued for the upstream; ``sends_identity``: it carries attributes or a
         custom id."""

@@ -56,7 +56,7 @@ class TrackRequest:
     spec: RouteSpec
     sec: str
     identity: IdentityRequest
-    body: dict[str, Any]  # the original request body (replayed upstream)
+    body: dict[str, Any] | None  # the request body as sent, when the route may replay it
     page: Page
     ctx: dict[str, Any]  # ``ctx`` as recorded in the history
     events: Sequence[TrackedEvent] = ()
@@ -69,11 +69,12 @@ class TrackRequest:
 
 def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str, Any]:
     """The body as the upstream should see it: the resolved user, and device/event times from ingest."""
-    body = dict(req.body)
+    sent = req.body or {}
+    body = dict(sent)
     user: dict[str, Any] = {"uid": identity.uid, "ses": identity.ses}
     if identity.custom is not None:
         user["custom"] = identity.custom
-    sent_user = req.body.get("user")
+    sent_user = sent.get("user")
     if isinstance(sent_user, dict) and isinstance(sent_user.get("attributes"), dict):
         user["attributes"] = sent_user["attributes"]
     body["user"] = user

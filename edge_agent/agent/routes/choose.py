@@ -19,7 +19,7 @@ from edge_agent.storage.tracking import record_decisions
 
 async def choose(sdk: SdkRoute[ChooseRequest], request: web.Request) -> web.Response:
     svc = services(request)
-    raw, req = await svc.read(request, sdk.model)
+    raw, req = await svc.read(request, sdk)
     loaded = active_bundle(request)
     snap = await svc.track(sdk.spec, raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)

@@ -14,7 +14,7 @@ from edge_agent.agent.wire import StrategyRequest
 
 async def strategy(sdk: SdkRoute[StrategyRequest], request: web.Request) -> web.Response:
     svc = services(request)
-    raw, req = await svc.read(request, sdk.model)
+    raw, req = await svc.read(request, sdk)
     loaded = active_bundle(request)
     snap = await svc.track(sdk.spec, raw, req, loaded=loaded)
     ctx = svc.context(snap, req, loaded)
