@@ -1,6 +1,7 @@
 """Where the time and the memory go: the profiles behind docs/performance.md's gaps.
 
     python bench/profile.py load "/choose single" [--generated] [--seconds 10] [--top 20]
+    python bench/profile.py drain replay|batch       # the agent draining while /choose takes 500 req/s
     python bench/profile.py startup [--top 20]      # exec → /readyz with the 200-campaign bundle
     python bench/profile.py imports                 # RSS after each import a request needs
 
@@ -82,6 +83,47 @@ def py_spy() -> str:
     return found
 
 
+async def record(pid: int, seconds: float, raw: Path) -> asyncio.subprocess.Process:
+    """py-spy sampling ``pid``'s GIL-holding threads for ``seconds`` into ``raw`` (await its ``wait()``)."""
+    return await asyncio.create_subprocess_exec(
+        py_spy(), "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", "200", "--gil",
+        "--nonblocking", "--format", "raw", "--output", str(raw),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def profile_drain(mode: str, seconds: float, top: int) -> None:
+    """The agent draining a queue of /event calls while /choose takes a paced load, as in bench/run."""
+    with tempfile.TemporaryDirectory(prefix="edge-agent-profile-") as tmp:
+        work = Path(tmp)
+        upstream = await servers.upstream(work / "upstream")
+        try:
+            agent = await servers.agent(work / "agent")
+            users = await sdk_calls.create_profiles(agent.url, 200)
+            queued = await wrk.run(
+                agent.url, sdk_calls.demo_loads(users, [])["/event add-to-cart"], seconds=15
+            )
+            await agent.stop()
+            agent = await servers.agent(work / "agent", env=servers.drain_env(upstream.url, mode))
+            try:
+                await asyncio.sleep(2)
+                raw = work / "drain.txt"
+                spy = await record(agent.pid, seconds, raw)
+                load = sdk_calls.demo_loads(users, [])["/choose single"]
+                before = await servers.delivered(upstream)
+                fig = await wrk.run(agent.url, load, seconds=seconds, connections=32, threads=1, delay_ms=64)
+                rate = (await servers.delivered(upstream) - before) / fig.seconds
+                await spy.wait()
+            finally:
+                await agent.stop()
+        finally:
+            await upstream.stop()
+        print(f"drain {mode}: {rate:,.0f} events/s of {queued.requests:,} queued /event calls, ", end="")
+        print(f"/choose at {fig.rps:.0f} req/s p99 {fig.p99_ms:.1f} ms; GIL samples")
+        for line in summarise(raw, top):
+            print(line)
+
+
 async def profile_load(name: str, generated: bool, seconds: float, top: int) -> None:
     with tempfile.TemporaryDirectory(prefix="edge-agent-profile-") as tmp:
         work = Path(tmp)
@@ -96,11 +138,7 @@ async def profile_load(name: str, generated: bool, seconds: float, top: int) -> 
             loads = sdk_calls.generated_loads(users) if generated else sdk_calls.demo_loads(users, engagement)
             await wrk.run(agent.url, loads[name], seconds=2)
             raw = work / "profile.txt"
-            spy = await asyncio.create_subprocess_exec(
-                py_spy(), "record", "--pid", str(agent.pid), "--duration", str(round(seconds)),
-                "--rate", "200", "--gil", "--nonblocking", "--format", "raw", "--output", str(raw),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            spy = await record(agent.pid, seconds, raw)
             fig = await wrk.run(agent.url, loads[name], seconds=seconds)
             await spy.wait()
         finally:
@@ -180,12 +218,17 @@ def main() -> None:
     load.add_argument("name", help='a row of bench/run\'s table, e.g. "/choose single"')
     load.add_argument("--generated", action="store_true", help="the 200-campaign / 50-segment bundle")
     load.add_argument("--seconds", type=float, default=10.0)
-    for p in (load, sub.add_parser("startup")):
+    drain = sub.add_parser("drain")
+    drain.add_argument("mode", choices=["replay", "batch"])
+    drain.add_argument("--seconds", type=float, default=10.0)
+    for p in (load, drain, sub.add_parser("startup")):
         p.add_argument("--top", type=int, default=20)
     sub.add_parser("imports")
     args = parser.parse_args()
     if args.what == "load":
         asyncio.run(profile_load(args.name, args.generated, args.seconds, args.top))
+    elif args.what == "drain":
+        asyncio.run(profile_drain(args.mode, args.seconds, args.top))
     elif args.what == "startup":
         profile_startup(args.top)
     else:

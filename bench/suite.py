@@ -259,38 +259,27 @@ async def pending(url: str) -> int | None:
     return queue.get("pending") if isinstance(queue, dict) else None
 
 
-async def delivered(upstream: Server) -> int:
-    async with aiohttp.ClientSession() as session, session.get(f"{upstream.url}/sim/stats") as response:
-        stats = await response.json()
-    return sum(int(agent["unique"]) for agent in stats["agents"].values())
-
-
 async def drain_phase(results: Results, sizes: Sizes, work: Path, db: Path) -> None:
     """The queued database drained by the agent itself, replay then batch, while /choose takes 500 req/s."""
     upstream = await servers.upstream(work / "upstream")
     async with running(upstream, results):
         for mode in ("replay", "batch"):
-            env = {
-                "EDGE_AGENT_UPSTREAM__URL": upstream.url, "EDGE_AGENT_SYNC__MODE": mode,
-                "EDGE_AGENT_SYNC__MAX_RATE": "100000", "EDGE_AGENT_SYNC__MAX_IN_FLIGHT": "16",
-                "EDGE_AGENT_SYNC__START_JITTER_S": "0", "EDGE_AGENT_SYNC__PUSH_INTERVAL_S": "1",
-            }  # fmt: skip
-            agent = await servers.agent(db.parent, env=env)
+            agent = await servers.agent(db.parent, env=servers.drain_env(upstream.url, mode))
             async with running(agent, results):
                 users = await sdk_calls.create_profiles(agent.url, 50, first=10_000)
                 load = sdk_calls.demo_loads(users, [])["/choose single"]
-                before = await delivered(upstream)
+                before = await servers.delivered(upstream)
                 for _ in range(100):  # the first drain starts within push_interval_s
-                    if await delivered(upstream) > before:
+                    if await servers.delivered(upstream) > before:
                         break
                     await asyncio.sleep(0.1)
-                t0, n0 = time.perf_counter(), await delivered(upstream)
+                t0, n0 = time.perf_counter(), await servers.delivered(upstream)
                 # 32 connections, each pausing 64 ms after an answer: at most 500 req/s offered, a little
                 # less as answers take time (wrk has no fixed-rate mode; the achieved rate is printed)
                 fig = await wrk.run(
                     agent.url, load, seconds=sizes.drain_s, connections=32, threads=1, delay_ms=64
                 )
-                rate = (await delivered(upstream) - n0) / (time.perf_counter() - t0)
+                rate = (await servers.delivered(upstream) - n0) / (time.perf_counter() - t0)
                 results.drain[mode] = {
                     "events_per_s": rate, "choose_rps": fig.rps, "choose_p50_ms": fig.p50_ms,
                     "choose_p99_ms": fig.p99_ms, "choose_errors": fig.errors,
