@@ -2,14 +2,16 @@
 
 Usage: python bench/wal.py [--seconds 20] [--concurrency 32] [--idle-s 5]
 Starts a real agent process on loopback, posts add-to-cart events for --seconds (at most 60), samples the
-``-wal`` file every 50 ms, then waits --idle-s with no load. Prints the requests served, the peak WAL size
-and the WAL size after the idle wait.
+``-wal`` file every 50 ms, then waits --idle-s with no load. Prints the requests served with their p50/p99
+latency (a WAL restart holds the writer for a moment), the peak WAL size and the WAL size after the idle
+wait.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +42,7 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
                 peak = 0
                 done = 0
                 errors = 0
+                latencies: list[float] = []
                 deadline = time.monotonic() + seconds
 
                 async def sample() -> None:
@@ -51,8 +54,10 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
                 async def worker() -> None:
                     nonlocal done, errors
                     while time.monotonic() < deadline:
+                        sent = time.perf_counter()
                         async with session.post(f"{base}/event", json=BODY) as response:
                             await response.read()
+                            latencies.append(time.perf_counter() - sent)
                             done += 1
                             errors += response.status != 200
 
@@ -66,6 +71,8 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
             print(
                 f"load: {done} POST /event in {elapsed:.1f} s ({done / elapsed:,.0f} req/s), {errors} errors"
             )
+            cuts = statistics.quantiles(latencies, n=100)
+            print(f"latency: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
             print(f"WAL peak under load: {peak / MiB:.1f} MiB; when it stopped: {after_load / MiB:.1f} MiB")
             print(f"WAL after {idle_s:.0f} s idle: {wal_size(db) / MiB:.1f} MiB")
         finally:
