@@ -167,17 +167,23 @@ class Held:
         self.closed_after = time.monotonic() - self.since
 
 
+# Each held connection's clock starts before the step that starts the server's timer (the request for an
+# idle one, the connect for a slow one): under load this process may resume long after, and a clock started
+# late would make a close at the right time look early.
+
+
 async def open_idle(port: int, host: bytes) -> Held:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    since = time.monotonic()
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
     answer = await asyncio.wait_for(reader.readuntil(b"}"), 10)
     assert answer.startswith(b"HTTP/1.1 200"), answer
-    return Held(reader, writer, time.monotonic())
+    return Held(reader, writer, since)
 
 
 async def open_slow(port: int) -> Held:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     since = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(SLOW_HEAD[:1])
     return Held(reader, writer, since)
 
@@ -286,6 +292,10 @@ async def test_idle_and_slow_header_connections_neither_slow_requests_nor_stay_o
         max(idle_closes),
     )
     slow_closes = [h.closed_after for h in slow if h.closed_after is not None]
+    print(
+        f"closed: idle {min(idle_closes):.2f}-{max(idle_closes):.2f} s (keep-alive {KEEPALIVE_S:g} s), "
+        f"slow {min(slow_closes, default=0):.2f}-{max(slow_closes, default=0):.2f} s (headers {HEADER_S:g} s)"
+    )
     assert len(slow_closes) == SLOW and all(h.received.startswith(b"HTTP/1.1 408") for h in slow)
     assert min(slow_closes) >= HEADER_S - 0.5 and max(slow_closes) <= HEADER_S + MARGIN_S, (
         min(slow_closes),
