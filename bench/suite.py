@@ -70,7 +70,8 @@ class Row:
     errors: int
     cpu_us: float  # the server's CPU time per answered request
     peak_rss_mib: float
-    hello_rps: float = 0.0  # the reference: mean of the hello runs just before and just after this one
+    hello_at: int = 0  # index in Results.hello_runs of the hello run just after this row
+    hello_rps: float = 0.0  # the reference: median of the two hello runs before and the two after this row
     hello_cpu_us: float = 0.0
     x_hello: float | None = None
     x_hello_cpu: float | None = None  # hello's CPU per request over this row's
@@ -84,6 +85,7 @@ class Results:
     rows: dict[str, Row] = field(default_factory=dict)
     generated: dict[str, Row] = field(default_factory=dict)
     hello_runs: list[float] = field(default_factory=list)
+    hello_cpu_runs: list[float] = field(default_factory=list)
     peer: str = "@unleash/proxy " + unleash.VERSION
     one_connection: dict[str, Row] = field(default_factory=dict)
     startup_s: list[float] = field(default_factory=list)
@@ -97,28 +99,23 @@ HELLO_LOAD = wrk.Load([wrk.Call("GET", "/")])
 
 
 class Yardstick:
-    """Short hello runs between the measured runs: each row's reference is the mean of the hello run just
-    before it and the one just after, so a change in the machine's load moves both sides of a ratio."""
+    """Short hello runs between the measured runs. A row's reference is the median of the two hello runs
+    before it and the two after: a change in the machine's load moves both sides of its ratio, and one
+    hello run caught in a burst from elsewhere does not move it."""
 
     def __init__(self, hello: Server, results: Results, seconds: float) -> None:
         self.hello, self.results, self.seconds = hello, results, seconds
-        self.last: tuple[float, float] | None = None
 
-    async def sample(self) -> tuple[float, float]:
+    async def sample(self) -> None:
         cpu = cpu_seconds(self.hello.pid)
         fig = await wrk.run(self.hello.url, HELLO_LOAD, seconds=self.seconds)
-        cpu_us = (cpu_seconds(self.hello.pid) - cpu) / max(1, fig.requests) * 1e6
         self.results.hello_runs.append(fig.rps)
-        self.last = (fig.rps, cpu_us)
-        return self.last
+        self.results.hello_cpu_runs.append((cpu_seconds(self.hello.pid) - cpu) / max(1, fig.requests) * 1e6)
 
     async def bracket(self, row: Row) -> Row:
         """Call right after ``row`` was measured; ``sample()`` must have run just before it."""
-        assert self.last is not None
-        before = self.last
-        after = await self.sample()
-        row.hello_rps = (before[0] + after[0]) / 2
-        row.hello_cpu_us = (before[1] + after[1]) / 2
+        await self.sample()
+        row.hello_at = len(self.results.hello_runs) - 1
         return row
 
 
@@ -291,6 +288,9 @@ def ratios(results: Results) -> None:
     runs beside them, so the peer measured minutes earlier still compares)."""
     rows = [*results.rows.values(), *results.generated.values()]
     for row in rows:
+        near = slice(max(0, row.hello_at - 2), row.hello_at + 2)
+        row.hello_rps = statistics.median(results.hello_runs[near])
+        row.hello_cpu_us = statistics.median(results.hello_cpu_runs[near])
         row.x_hello = row.rps / row.hello_rps if row.hello_rps else None
         row.x_hello_cpu = row.hello_cpu_us / row.cpu_us if row.cpu_us else None
     results.rows["hello"].x_hello = 1.0
@@ -370,7 +370,8 @@ def report(res: Results, sizes: Sizes) -> Iterator[str]:
     yield (
         f"hello reference runs ({len(runs)}, one between each two measured loads): median "
         f"{statistics.median(runs):,.0f} req/s, min {min(runs):,.0f}, max {max(runs):,.0f}; each row's "
-        "× hello is over the mean of the runs just before and after it; × peer = row × hello / peer × hello"
+        "× hello is over the median of the two runs before it and the two after; × peer = row × hello / "
+        "peer × hello"
     )
     yield ""
     yield f"Demo bundle, wrk -t2 -c32, {sizes.seconds:.0f} s after {sizes.warmup_s:.0f} s warm-up:"
