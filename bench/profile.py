@@ -32,11 +32,13 @@ import wrk
 from generate import generate_bundle
 from loopback import free_port
 
-# The frames every sample of a thread shares (interpreter, click, asyncio's loop, the thread start): they
-# say nothing about where a request's time goes, so the inclusive list leaves them out.
-SCAFFOLD = ("<frozen runpy>", "asyncio/runners.py:", "asyncio/base_events.py:", "click/core.py:",
-            "/__main__.py:", "edge_agent/cli.py:", "asyncio/events.py:Handle._run", "threading.py:Thread.",
-            "agent/server.py:run")  # fmt: skip
+# The frames every sample of a thread shares (interpreter, importlib, click, asyncio's loop, the thread
+# start): they say nothing about where the time goes, so the inclusive list leaves them out.
+SCAFFOLD = (
+    "<frozen runpy>", "<frozen importlib", "asyncio/runners.py:", "asyncio/base_events.py:", "click/core.py:",
+    "/__main__.py:", "edge_agent/cli.py:", "asyncio/events.py:Handle._run", "threading.py:Thread.",
+    "agent/server.py:run",
+)  # fmt: skip
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
