@@ -7,6 +7,7 @@ Handlers stay thin: parse → ``track`` (one durable write) → decide (pure, on
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -50,6 +51,23 @@ class SdkRoute(Generic[E]):
 
 # ``handler(entry, request)``: the table binds each SDK handler to its entry.
 SdkHandler = Callable[[SdkRoute[E], web.Request], Awaitable[web.Response]]
+
+T = TypeVar("T")
+# A route's decisions, run inside its write: what it answers, recorded on ``conn`` when it records any.
+Decide = Callable[[sqlite3.Connection, "Snapshot", EvalContext], T]
+
+
+@dataclass(slots=True)
+class Tracked(Generic[T]):
+    """What a request's one write returns: the snapshot, the evaluation context and the decisions."""
+
+    snap: Snapshot
+    ctx: EvalContext
+    decided: T
+
+
+def no_decisions(conn: sqlite3.Connection, snap: Snapshot, ctx: EvalContext) -> None:
+    """For a route that decides nothing."""
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -117,7 +135,13 @@ class Services:
         loaded: LoadedBundle,
         events: Sequence[EventIn] = (),
         sent_events: list[dict[str, Any]] | None = None,
-    ) -> Snapshot:
+        decide: Decide[T],
+    ) -> Tracked[T]:
+        """The request's one write: track it (``storage/tracking.track``), build its evaluation context
+        and run ``decide`` — all on the writer thread, in one SAVEPOINT of the group transaction — and
+        return once that committed. What ``decide`` records (decisions, assignments) commits with the
+        tracking, and the cap counts it checks were read in the same transaction, after every write
+        before it: two calls for one profile cannot both pass a cap."""
         now = self.clock.now()
         req = TrackRequest(
             spec=spec,
@@ -140,7 +164,13 @@ class Services:
             want_counters=env.options.is_return_counter,
             tz=self.tz,
         )
-        return await self.db.write(lambda conn: track(conn, req, now, self.policy))
+
+        def write(conn: sqlite3.Connection) -> Tracked[T]:
+            snap = track(conn, req, now, self.policy)
+            ctx = self.context(snap, env, loaded)
+            return Tracked(snap, ctx, decide(conn, snap, ctx))
+
+        return await self.db.write(write)
 
     # -- decisions -----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,22 @@ async def test_caps_combine_and_uncapped_campaigns_are_never_capped(
     assert served == 3  # per user: three
     answer = await choose(client, {"uid": "u1"}, *[{"selector": "spot"}] * 3)
     assert [p["campaignId"] for p in payloads(answer)] == ["cmp_fallback"] * 3
+
+
+@pytest.mark.parametrize("frequency", [{"perUser": 1}, {"perSession": 1}, {"perDay": 1}])
+async def test_concurrent_choose_calls_for_one_profile_pass_a_cap_of_one_once(
+    make_client: MakeClient, tmp_path: Path, frequency: dict[str, Any]
+) -> None:
+    client = await make_client(bundle=capped({**frequency, "countOn": "decision"}))
+    me = (await visit(client, {"uid": "u1"}))["user"]
+    # All at one instant: the cap check and the decision record are one write, so the writer's order decides.
+    answers = await asyncio.gather(*(choose(client, me, {"selector": "spot"}) for _ in range(24)))
+    shown = [p["campaignId"] for answer in answers for p in payloads(answer)]
+    assert shown.count("cmp_capped") == 1, shown
+    assert shown.count("cmp_fallback") == 23
+    rows = db_rows(
+        tmp_path / "agent.db",
+        "SELECT COUNT(*) FROM decisions WHERE uid = 'u1' AND campaign_id = 'cmp_capped' "
+        "AND route = '/choose'",
+    )
+    assert rows[0][0] == 1

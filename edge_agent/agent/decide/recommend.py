@@ -145,7 +145,8 @@ class RecoBatch:
     ) -> None:
         self._reco = recommender
         self._ctx = ctx
-        self._book: StrategyBook = book_for(bundle)  # built here, on the loop, never on two threads
+        # Built here, in the request's write on the writer thread, so never on two threads at once.
+        self._book: StrategyBook = book_for(bundle)
         self._default_option = default_option
         self._jobs: list[_Job] = []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from edge_agent.agent.decide.campaigns import decision_id_for, triggered
 from edge_agent.agent.decide.compiled import serves
 from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.keys import bundle_key, services_key
-from edge_agent.agent.services import Services
+from edge_agent.agent.services import Decide, Services
 from edge_agent.errors import StorageUnavailable
 from edge_agent.storage import decisions
 from edge_agent.storage.route_spec import RouteSpec
@@ -29,31 +30,34 @@ def active_bundle(request: web.Request) -> LoadedBundle:
     return loaded
 
 
-def triggered_campaigns(
+def fire_triggers(
     svc: Services,
     spec: RouteSpec,
     loaded: LoadedBundle,
-    ctx: EvalContext,
-    snap: Snapshot,
     sec: str,
     events: list[dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
-    """``campaigns[]`` of a /visit (PAGELOAD) or /event (EVENT) answer: caps checked, not counted."""
-    if spec.trigger is None or not serves(loaded.compiled, sec):
-        return []
-    limit = svc.settings.decision.max_campaigns
-    return triggered(loaded.compiled, ctx, spec.trigger, events=events, caps=svc.caps(snap), limit=limit)
+) -> Decide[list[dict[str, Any]]]:
+    """The decisions of a /visit (PAGELOAD) or /event (EVENT): the ``campaigns[]`` its trigger fires, caps
+    checked, not counted, recorded as that route's decisions in the request's write (no variation, which
+    the app's /choose allocates)."""
+
+    def decide(conn: sqlite3.Connection, snap: Snapshot, ctx: EvalContext) -> list[dict[str, Any]]:
+        if spec.trigger is None or not serves(loaded.compiled, sec):
+            return []
+        limit = svc.settings.decision.max_campaigns
+        fired = triggered(loaded.compiled, ctx, spec.trigger, events=events, caps=svc.caps(snap), limit=limit)
+        if fired:
+            decisions.record(conn, _trigger_rows(spec, sec, snap, ctx.now, fired))
+        return fired
+
+    return decide
 
 
-async def record_triggered(
-    svc: Services, spec: RouteSpec, sec: str, snap: Snapshot, now: float, campaigns: list[dict[str, Any]]
-) -> None:
-    """Record the campaigns a /visit or /event trigger fired as that route's decisions (committed before
-    the answer): no variation, which the app's /choose allocates, and not counted by frequency caps."""
-    if not campaigns:
-        return
+def _trigger_rows(
+    spec: RouteSpec, sec: str, snap: Snapshot, now: float, fired: list[dict[str, Any]]
+) -> list[decisions.Decision]:
     uid, ses = snap.identity.uid, snap.identity.ses
-    made = [
+    return [
         decisions.Decision(
             decision_id=decision_id_for(sec, uid, now),
             campaign_id=c["campaignId"],
@@ -65,6 +69,5 @@ async def record_triggered(
             control=False,
             route=spec.path,
         )
-        for c in campaigns
+        for c in fired
     ]
-    await svc.db.write(lambda conn: decisions.record(conn, made))

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_agent.agent.routes.common import active_bundle, record_triggered, services, triggered_campaigns
+from edge_agent.agent.routes.common import active_bundle, fire_triggers, services
 from edge_agent.agent.services import SdkRoute, json_response
 from edge_agent.agent.wire import EventRequest
 
@@ -22,8 +22,8 @@ async def event(sdk: SdkRoute[EventRequest], request: web.Request) -> web.Respon
     raw, req = await svc.read(request, sdk)
     loaded = active_bundle(request)
     sent = _event_items(raw)
-    snap = await svc.track(sdk.spec, raw, req, loaded=loaded, events=req.data, sent_events=sent)
-    ctx = svc.context(snap, req, loaded)
-    campaigns = triggered_campaigns(svc, sdk.spec, loaded, ctx, snap, req.sec, sent)
-    await record_triggered(svc, sdk.spec, req.sec, snap, ctx.now, campaigns)
-    return json_response({"user": svc.user_out(snap, req, ctx), "campaigns": campaigns})
+    decide = fire_triggers(svc, sdk.spec, loaded, req.sec, sent)
+    done = await svc.track(
+        sdk.spec, raw, req, loaded=loaded, decide=decide, events=req.data, sent_events=sent
+    )
+    return json_response({"user": svc.user_out(done.snap, req, done.ctx), "campaigns": done.decided})
