@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -36,7 +36,7 @@ from edge_agent.storage.event_types import (
     TrackedEvent,
     event_products,
 )
-from edge_agent.storage.finite import clamp, times, total
+from edge_agent.storage.finite import MAX_AMOUNT, clamp, times, total
 from edge_agent.storage.profiles import Identity
 from edge_agent.storage.values import number
 
@@ -186,7 +186,7 @@ def _lines(items: Sequence[CartItem] | None) -> list[CartLine] | None:
 def cart_products(conn: sqlite3.Connection, uid: str) -> list[str]:
     """The products in the profile's cart now, in cart order (``bought_together`` anchors on them)."""
     row = conn.execute("SELECT cart FROM profile_state WHERE uid = ?", (uid,)).fetchone()
-    return [] if row is None else [line.product_id for line in _stored_cart(row["cart"])]
+    return [] if row is None else [line.product_id for line in _stored_cart(row["cart"])[0]]
 
 
 def _json(text: Any) -> Any:
@@ -197,28 +197,53 @@ def _json(text: Any) -> Any:
         return None
 
 
-def _stored_cart(text: Any) -> list[CartLine]:
+# The stored state is read on every request of the profile (affinity: up to MAX_AFFINITY_PRODUCTS pairs), so
+# a value as _columns wrote it — a finite float in range — is taken as is, and only anything else goes
+# through values.number. Each reader also says whether everything was taken as is ("clean"): then the row
+# needs no repair and _from_row skips re-serializing it to compare.
+
+
+def _as_written(value: Any, low: float = -MAX_AMOUNT) -> TypeGuard[float]:
+    return type(value) is float and low <= value <= MAX_AMOUNT
+
+
+def _stored_cart(text: Any) -> tuple[list[CartLine], bool]:
     """The stored cart; lines without a product or a usable quantity are dropped, amounts clamped."""
     raw = _json(text)
     lines = []
+    clean = isinstance(raw, list)
     for item in raw if isinstance(raw, list) else []:
         if not isinstance(item, dict) or not isinstance(pid := item.get("productId"), str):
+            clean = False
             continue
-        quantity, price = number(item.get("quantity")), number(item.get("itemPrice"))
+        quantity, price = item.get("quantity"), item.get("itemPrice")
+        if _as_written(quantity, 0.0) and quantity > 0 and _as_written(price):
+            lines.append(CartLine(pid, quantity, price))
+            continue
+        clean = False
+        quantity, price = number(quantity), number(price)
         if quantity is not None and quantity > 0:
             lines.append(CartLine(pid, quantity, price or 0.0))
-    return lines
+    return lines, clean
 
 
-def _stored_affinity(text: Any) -> dict[str, tuple[float, float]]:
+def _stored_affinity(text: Any) -> tuple[dict[str, tuple[float, float]], bool]:
+    """The stored scores; a pair that is not two numbers is dropped, a score held to 0..MAX_AMOUNT."""
     raw = _json(text)
     kept: dict[str, tuple[float, float]] = {}
+    clean = isinstance(raw, dict)
     for pid, pair in (raw if isinstance(raw, dict) else {}).items():
-        if isinstance(pair, list) and len(pair) == 2:
-            score, at = number(pair[0]), number(pair[1])
-            if score is not None and at is not None:
-                kept[pid] = (max(0.0, score), at)
-    return kept
+        if type(pair) is not list or len(pair) != 2:
+            clean = False
+            continue
+        score, at = pair
+        if _as_written(score, 0.0) and _as_written(at):
+            kept[pid] = (score, at)
+            continue
+        clean = False
+        if (score := number(score)) is not None and (at := number(at)) is not None:
+            kept[pid] = (max(0.0, score), at)
+    return kept, clean
 
 
 _COLUMNS = ("cart", "purchase_value", "purchases", "last_purchase_at", "affinity")
@@ -229,13 +254,22 @@ def _from_row(row: sqlite3.Row) -> tuple[ProfileState, bool]:
     is read as its default or clamped, so the profile keeps working; ``advance`` stores the repair."""
     purchase_value = number(row["purchase_value"])
     purchases = row["purchases"]
+    cart, cart_clean = _stored_cart(row["cart"])
+    affinity, affinity_clean = _stored_affinity(row["affinity"])
     state = ProfileState(
-        cart=_stored_cart(row["cart"]),
+        cart=cart,
         purchase_value=purchase_value if purchase_value is not None else 0.0,
         purchases=purchases if isinstance(purchases, int) and purchases >= 0 else 0,
         last_purchase_at=number(row["last_purchase_at"]),
-        affinity=_stored_affinity(row["affinity"]),
+        affinity=affinity,
     )
+    scalars = (state.purchase_value, state.purchases, state.last_purchase_at)
+    if (
+        cart_clean
+        and affinity_clean
+        and scalars == (row["purchase_value"], row["purchases"], row["last_purchase_at"])
+    ):
+        return state, False
     return state, _columns(state) != tuple(row[name] for name in _COLUMNS)
 
 
