@@ -1,5 +1,6 @@
 """How fast and how often the drain calls the upstream: a token bucket whose rate follows AIMD, full-jitter
-backoff, and ``Retry-After`` read once and waited with jitter.
+backoff, a failure streak that outlives a drain (``Pace.failing``), and ``Retry-After`` read once and
+waited with jitter.
 
 A fleet shares the central API's rate, so each agent paces itself by what the API answers: every
 ``429`` or ``503`` halves the agent's own call rate (down to ``AIMD_FLOOR``), every second without one
