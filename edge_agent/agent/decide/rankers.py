@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from edge_agent.storage.finite import clamp, times, total
 from edge_agent.storage.scores import BUY_PAIRS, VIEW_PAIRS
-from edge_agent.storage.values import product_id
+from edge_agent.storage.values import number, product_id
 
 RECENT_VIEWS_LIMIT = 500
 
@@ -71,10 +71,6 @@ class Params:
 
     @classmethod
     def read(cls, raw: Mapping[str, Any]) -> Params:
-        def number(value: Any) -> float | None:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return float(value) if ok else None
-
         def positive(key: str, default: float) -> float:
             value = number(raw.get(key))
             return value if value is not None and value > 0 else default

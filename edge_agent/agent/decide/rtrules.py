@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from edge_agent.agent.wire import RtRuleIn
+from edge_agent.storage.values import numeric
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +48,6 @@ class Rule:
     matches: ItemTest
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _same(actual: Any, wanted: Any) -> bool:
     """Equality after coercing ``wanted`` (usually a string) to the type of ``actual``."""
     if isinstance(actual, bool):
@@ -67,7 +55,7 @@ def _same(actual: Any, wanted: Any) -> bool:
             return wanted.lower() == ("true" if actual else "false")
         return wanted is actual
     if isinstance(actual, int | float):
-        return _number(wanted) == actual
+        return numeric(wanted) == actual
     if isinstance(actual, str):
         return actual == (wanted if isinstance(wanted, str) else str(wanted))
     return bool(actual == wanted)
@@ -85,7 +73,7 @@ def _positive(action: str, actual: Any, values: Sequence[Any]) -> bool:
         return False
     if action == "eq":
         return _same(actual, values[0])
-    left, right = _number(actual), _number(values[0])
+    left, right = numeric(actual), numeric(values[0])
     return left is not None and right is not None and _ORDER[action](left, right)
 
 
