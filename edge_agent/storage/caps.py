@@ -13,7 +13,7 @@ the local day (``decision.timezone``) it was made in; an impression on the day o
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Protocol
@@ -61,14 +61,20 @@ def day_start(now: float, tz: tzinfo | None) -> float:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def counts(conn: sqlite3.Connection, uid: str, ses: str, since_day: float) -> dict[str, CapCounts]:
-    """campaign id → :class:`CapCounts` for every campaign the profile has ``/choose`` decisions of;
-    ``since_day``: the start of the local day (:func:`day_start`)."""
+def counts(
+    conn: sqlite3.Connection, uid: str, ses: str, since_day: float, campaigns: Collection[str]
+) -> dict[str, CapCounts]:
+    """campaign id → :class:`CapCounts` for each of ``campaigns`` (the bundle's capped ones) the profile
+    has ``/choose`` decisions of; ``since_day``: the start of the local day (:func:`day_start`). Only
+    capped campaigns are counted, so a profile's uncapped decisions cost a request nothing."""
+    if not campaigns:
+        return {}
+    marks = ",".join("?" * len(campaigns))
     rows = conn.execute(
-        "SELECT campaign_id, COUNT(*), TOTAL(ses = ?1), TOTAL(at >= ?2), COUNT(impressed_at), "
-        "TOTAL(impressed_at IS NOT NULL AND ses = ?1), TOTAL(impressed_at >= ?2) "
-        "FROM decisions WHERE uid = ?3 AND route = ?4 GROUP BY campaign_id",
-        (ses, since_day, uid, CHOOSE),
+        "SELECT campaign_id, COUNT(*), TOTAL(ses = ?), TOTAL(at >= ?), COUNT(impressed_at), "
+        "TOTAL(impressed_at IS NOT NULL AND ses = ?), TOTAL(impressed_at >= ?) "
+        f"FROM decisions WHERE uid = ? AND campaign_id IN ({marks}) AND route = ? GROUP BY campaign_id",
+        (ses, since_day, ses, since_day, uid, *campaigns, CHOOSE),
     )
     return {row[0]: CapCounts(*(int(n) for n in tuple(row)[1:])) for row in rows}
 

@@ -65,6 +65,7 @@ class TrackRequest:
     history_types: frozenset[str] = frozenset()
     want_counters: bool = False
     tz: tzinfo | None = None  # ``decision.timezone``: where the per-day caps' day starts
+    capped: frozenset[str] = frozenset()  # the bundle's campaigns with frequency caps
 
 
 def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str, Any]:
@@ -133,7 +134,8 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
     if spec.assignments:
         snap.assignments = decisions.assignments_for(conn, identity.uid)
     if spec.capped:
-        snap.caps = caps.counts(conn, identity.uid, identity.ses, caps.day_start(now, req.tz))
+        day = caps.day_start(now, req.tz)
+        snap.caps = caps.counts(conn, identity.uid, identity.ses, day, req.capped)
     if req.want_counters:
         snap.counters = history.counters(conn, identity.uid)
     return snap

@@ -185,7 +185,8 @@ def test_cap_counts_count_choose_decisions_per_session_and_day(
         "VALUES ('d1', 'cmp_a', 'e', 'v', 'u1', ?, ?)",
         (who.ses, NOW),
     )
-    counts = caps.counts(conn, who.uid, who.ses, NOW - 60)["cmp_a"]
+    counts = caps.counts(conn, who.uid, who.ses, NOW - 60, {"cmp_a"})["cmp_a"]
     assert (counts.decisions, counts.session_decisions, counts.day_decisions) == (1, 1, 1)
     assert (counts.impressions, counts.session_impressions, counts.day_impressions) == (0, 0, 0)
-    assert caps.counts(conn, who.uid, "other-session", NOW + 60)["cmp_a"].session_decisions == 0
+    assert caps.counts(conn, who.uid, "other-session", NOW + 60, {"cmp_a"})["cmp_a"].session_decisions == 0
+    assert caps.counts(conn, who.uid, who.ses, NOW - 60, {"cmp_b"}) == {}  # only the capped ones count
