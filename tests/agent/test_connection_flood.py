@@ -310,8 +310,9 @@ async def test_idle_and_slow_header_connections_neither_slow_requests_nor_stay_o
 async def test_more_connections_than_file_descriptors_neither_stop_the_agent_nor_flood_its_log(
     tmp_path: Path, enough_file_descriptors: None
 ) -> None:
-    """The failure this issue started from: a limit of 512 open files and 1,000 idle connections. The cap
-    follows the limit (256 under it), the longest-idle connection makes room, the agent keeps answering."""
+    """The failure the connection limits were made for: a limit of 512 open files and 1,000 idle
+    connections. The cap follows the limit (256 under it), the longest-idle connection makes room, the agent
+    keeps answering."""
     port = free_port()
     host = f"127.0.0.1:{port}".encode()
     proc, log_path = start_agent(tmp_path, port, open_files=512)

@@ -1,4 +1,4 @@
-"""Hostile bodies (issue 7, "Bad input gets a 4xx envelope, never a 500"): deep nesting and numbers that
+"""Hostile bodies (bad input gets a 4xx envelope, never a 500): deep nesting and numbers that
 would overflow. Each answers a 4xx envelope naming the field, and the profile keeps working afterwards."""
 
 from __future__ import annotations

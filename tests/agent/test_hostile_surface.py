@@ -1,4 +1,5 @@
-"""The attacks of issue 7 on the agent's surface, as a hostile page, app or neighbour would make them.
+"""The attacks of the threat model (docs/security.md) on the agent's surface, as a hostile page, app or
+neighbour would make them.
 
 Each is refused with the documented status (docs/security.md) in the JSON envelope, and the queue and the
 bundle are unchanged afterwards. A control request then shows the same body would have worked through the
