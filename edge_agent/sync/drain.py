@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from edge_agent.clock import Clock
 from edge_agent.config.settings import SyncSettings
@@ -26,6 +26,9 @@ from edge_agent.sync.pacing import TRIP_AFTER, Pace, backoff_delay, retry_after_
 from edge_agent.sync.state import SyncState
 
 log = logging.getLogger(__name__)
+
+
+PushOutcome = Literal["ok", "failed", "skipped"]  # a drain run, as ``attempt:push:<outcome>`` counts it
 
 
 @dataclass(slots=True)
@@ -49,6 +52,14 @@ class DrainReport:
     dropped: dict[str, int] = field(default_factory=dict)
     stopped_because: str = "done"
     duration_s: float = 0.0
+
+    @property
+    def outcome(self) -> PushOutcome:
+        """The run as ``attempt:push:<outcome>`` counts it: ``skipped`` (no call), ``failed`` (calls, but
+        the upstream took no row, for good or ill: every row sent is still pending), else ``ok``."""
+        if not self.calls:
+            return "skipped"
+        return "ok" if self.delivered or self.dead else "failed"
 
     def as_dict(self) -> dict[str, Any]:
         """camelCase, for ``/status`` (``SyncState.last_drain``)."""

@@ -143,9 +143,7 @@ class SyncJobs:
             log.exception("outbox drain failed")
             self.state.count_attempt("push", "error")
             return {"error": f"{type(exc).__name__}: {exc}"}
-        # "skipped": nothing was sent (no upstream, nothing due, a pause not over), so the run counts
-        # apart from drains that talked to the upstream.
-        self.state.count_attempt("push", "ok" if report.calls else "skipped")
+        self.state.count_attempt("push", report.outcome)
         return report.as_dict()
 
     async def pull(self, *, force: bool = False, comeback: bool = True) -> PullReport | None:

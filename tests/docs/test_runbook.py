@@ -14,6 +14,7 @@ import pytest
 
 from edge_agent.agent.verdict import Level
 from edge_agent.storage.health import Health
+from edge_agent.sync.drain import PushOutcome
 from edge_agent.sync.pull_model import Outcome as PullOutcome
 from edge_agent.sync.state import State
 from edge_agent.sync.watch import WatchOutcome
@@ -101,7 +102,7 @@ NAMES: list[tuple[str, str]] = sorted(
         *(("storage state", s) for s in storage_states()),
         *(("pull outcome", o) for o in typing.get_args(PullOutcome)),
         *(("watch outcome", o) for o in typing.get_args(WatchOutcome)),
-        *(("sync run outcome", o) for o in attempt_outcomes()),
+        *(("sync run outcome", o) for o in attempt_outcomes() | set(typing.get_args(PushOutcome))),
         *(("readiness problem", p) for p in readiness_problems()),
         *(("lastError", e) for e in last_error_forms()),
     }

@@ -17,6 +17,7 @@ from edge_agent.agent.keys import sync_jobs_key
 from edge_agent.clock import ManualClock
 from edge_agent.storage.values import rfc3339
 from edge_agent.sync.jobs import SyncJobs, UpstreamNotConfigured
+from tests.agent.daemon import free_port
 from tests.conftest import MakeClient, upstream_url
 from tests.helpers import db_rows, envelope
 from tests.sync.pull_support import admin_sync, marker_bundle, status
@@ -283,3 +284,17 @@ async def test_the_upstream_coming_back_drains_at_once(
     await agent.app[sync_jobs_key].pull(force=True)  # reaches the upstream again
 
     assert len(await received_ids(sim)) == 2
+
+
+async def test_a_push_the_upstream_takes_nothing_from_counts_as_failed_not_ok(
+    make_client: MakeClient, db: Path
+) -> None:
+    agent = await make_client(upstream={"url": f"http://127.0.0.1:{free_port()}"}, sync={"start_jitter_s": 0})
+    down = jobs(agent)
+    down.pause()
+    response = await agent.post("/event", json=envelope(data=[{"type": "cart"}]))
+    assert response.status == 200
+    await down.push(force=True)  # nothing listens on that port: the call fails, the row stays queued
+    assert down.state.counters["attempt:push:failed"] == 1
+    assert down.state.counters["attempt:push:ok"] == 0
+    assert [r["state"] for r in db_rows(db, "SELECT state FROM outbox")] == ["pending"]
