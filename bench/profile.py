@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import shutil
@@ -163,7 +162,7 @@ def profile_startup(top: int) -> None:
         spy = subprocess.Popen(
             [py_spy(), "record", "--rate", "500", "--format", "raw", "--output", str(raw), "--subprocesses",
              "--", *agent, "--bundle", str(bundle)],
-            env={**os.environ, **servers.AGENT_ENV},
+            env={**servers.base_env(), **servers.AGENT_ENV},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         started = asyncio.run(servers.ready_after(f"http://127.0.0.1:{port}/readyz"))

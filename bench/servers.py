@@ -39,6 +39,12 @@ def log_sink(log: Path | None) -> int | IO[bytes]:
     return open(log, "ab")
 
 
+def base_env() -> dict[str, str]:
+    """This process's environment for a server, less ``PYTHONDONTWRITEBYTECODE``: an installed agent runs
+    from compiled bytecode (pip compiles it), so its servers here may write and read ``__pycache__``."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def drain_env(upstream_url: str, mode: str) -> dict[str, str]:
     """The agent's settings to drain to ``upstream_url`` as fast as it can: pacing far above the defaults
     (50 calls/s, 4 in flight), no start jitter, so the figure shows what the code and the machine do."""
@@ -104,7 +110,7 @@ async def spawn(
     sink = log_sink(log)
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        *pin(core), *args, env={**os.environ, **(env or {})}, cwd=cwd,
+        *pin(core), *args, env={**base_env(), **(env or {})}, cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL, stderr=sink,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

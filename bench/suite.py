@@ -204,11 +204,12 @@ async def generated_phase(results: Results, sizes: Sizes, work: Path, ref: Yards
     bundle = work / "bundle-200.json"
     bundle.write_text(json.dumps(generate_bundle(random.Random(7), 200, 50)))
     agent: Server | None = None
-    for n in range(sizes.startups):
+    for n in range(1 + sizes.startups):  # the first start may write the bytecode cache: not counted
         if agent is not None:
             await agent.stop()
         agent = await servers.agent(work / f"generated-{n}", bundle)
-        results.startup_s.append(agent.ready_s)
+        if n:
+            results.startup_s.append(agent.ready_s)
     assert agent is not None
     async with running(agent, results):
         users = await sdk_calls.create_profiles(agent.url, sizes.profiles)
@@ -383,7 +384,7 @@ def report(res: Results, sizes: Sizes) -> Iterator[str]:
     for name, r in res.one_connection.items():
         yield f"one connection (wrk -t1 -c1), {name}: p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms"
     starts = ", ".join(f"{s:.2f}" for s in res.startup_s)
-    yield f"startup to ready (exec → /readyz 200), 200 campaigns, fresh data dir: {starts} s"
+    yield f"startup to ready (exec → /readyz 200), 200 campaigns, fresh data dir, not the first: {starts} s"
     mem = res.memory
     short = f"NOT the target {mem['target_events']:,}: the fill stopped at its time cap"
     reached = "measured" if mem["queued_events"] >= mem["target_events"] else short
