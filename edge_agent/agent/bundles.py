@@ -139,6 +139,30 @@ async def load_initial_bundle(
             return
         await holder.install(db, doc, source=source, clock=clock)
         return
-    if await holder.reload_stored(db) is not None:
+    if await _adopt_stored(holder, db, clock):
         return
     await holder.install(db, await asyncio.to_thread(demo_bundle_bytes), source=DEMO_SOURCE, clock=clock)
+
+
+async def _adopt_stored(holder: BundleHolder, db: Database, clock: Clock) -> bool:
+    """The stored bundle, as at the last run; when it no longer validates (a tighter limit in a new
+    release, a damaged row), the previous one, installed as current again. A stored bundle is state, not
+    configuration: refusing to start on it would make systemd restart the agent in a loop."""
+    try:
+        return await holder.reload_stored(db) is not None
+    except BundleInvalid as exc:
+        log.error("stored bundle no longer validates, not used: %s", _problems(exc))
+    previous = await db.read(lambda conn: load_stored_bundle(conn, "previous"))
+    if previous is None:
+        return False
+    try:
+        await holder.install(db, previous["doc"], source=previous["source"], clock=clock)
+    except BundleInvalid as exc:
+        log.error("previous stored bundle no longer validates either: %s", _problems(exc))
+        return False
+    log.warning("serving the previous stored bundle %s instead", previous["version"])
+    return True
+
+
+def _problems(exc: BundleInvalid) -> str:
+    return ("; ".join(exc.errors) or str(exc))[:2000]  # a bound: one log line, however broken the bundle

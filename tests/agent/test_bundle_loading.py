@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
@@ -74,3 +76,33 @@ async def test_engagement_urls_use_public_url(make_client: MakeClient) -> None:
         u for entry in data for c in entry["payload"][0]["contents"] for e in c["events"] for u in e["urls"]
     ]
     assert urls and all(u.startswith("http://kiosk-12.local:8787/v2/engagement?type=") for u in urls)
+
+
+async def test_a_stored_bundle_that_no_longer_validates_falls_back_instead_of_stopping_the_start(
+    make_client: MakeClient, demo_bundle: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "agent.db"  # make_settings' storage.path
+    first, second = copy.deepcopy(demo_bundle), copy.deepcopy(demo_bundle)
+    first["version"], second["version"] = "site-1", "site-2"
+    await (await make_client(bundle=first)).close()
+    await (await make_client(bundle=second)).close()  # stored: current site-2, previous site-1
+    spoil(db, "current")  # e.g. a release with a tighter limit, or a damaged row
+
+    agent = await make_client()
+    assert (await bundle_status(agent))["version"] == "site-1"
+    assert (await agent.get("/readyz")).status == 200
+    assert "stored bundle no longer validates" in caplog.text
+    await agent.close()
+
+    spoil(db, "current")
+    spoil(db, "previous")
+    agent = await make_client()  # neither stored bundle: the packaged demo, as on a first start
+    assert (await bundle_status(agent))["source"] == "demo"
+    assert (await agent.post("/visit", json=envelope())).status == 200
+
+
+def spoil(db: Path, slot: str) -> None:
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE bundles SET body = ? WHERE slot = ?", ('{"version": "spoilt"}', slot))
+    conn.close()
