@@ -139,7 +139,7 @@ def _queue_rows(st: dict[str, Any], t: Times) -> list[tuple[str, str, str | None
         ("Waiting to sync", esc(queue["pending"]), "queue-pending"),
         (
             "Oldest waiting",
-            "nothing waiting"
+            ("—" if queue["pending"] is None else "nothing waiting")  # unreadable storage: unknown
             if oldest is None
             else f"<span data-seconds='{oldest:.3f}'>{esc(age(oldest))}</span>",
             "queue-oldest",

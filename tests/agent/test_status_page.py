@@ -156,6 +156,8 @@ async def test_a_database_that_does_not_open_still_gets_a_page_that_says_so(
     assert st["verdict"]["level"] == "fault" and st["verdict"]["title"] == "Not saving: storage is not open"
     assert "<strong id='verdict-title'>Not saving: storage is not open</strong>" in page
     assert cell(page, "queue-pending") == "—" and st["queue"]["pending"] is None
+    assert cell(page, "queue-oldest") == "—"  # unknown, not "nothing waiting"
+    assert cell(page, "dead-letters") == "—" and st["queue"]["deadLetter"] is None
 
 
 async def test_after_failures_the_next_retry_is_the_end_of_the_pause(
