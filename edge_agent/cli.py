@@ -248,7 +248,9 @@ def status_rows(body: dict[str, Any]) -> list[tuple[str, str]]:
     bundle = body.get("bundle") or {}
     upstream = sync.get("upstream")
     last_error = sync.get("lastError")
+    verdict = body.get("verdict") or {}
     return [
+        ("verdict", f"{verdict.get('title', '-')} ({verdict.get('level', '-')})"),
         ("version", str(body.get("version", "-"))),
         ("uptime", _ago(body.get("uptimeSeconds"))),
         ("sync state", f"{sync.get('state', '-')} since {_at(sync.get('stateSince'))}"),

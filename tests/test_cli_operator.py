@@ -53,6 +53,11 @@ async def test_status_and_health_reach_a_daemon_by_url(client: TestClient) -> No
 
     assert table.exit_code == 0, table.output
     assert "sync state" in table.output and "offline" in table.output
+    verdict = json.loads(as_json.output)["verdict"]
+    assert table.output.splitlines()[0].split(None, 1) == [
+        "verdict",
+        f"{verdict['title']} ({verdict['level']})",
+    ]
     assert "queue pending" in table.output and not table.output.lstrip().startswith("{")
     assert as_json.exit_code == 0
     assert json.loads(as_json.output)["version"] == __version__
