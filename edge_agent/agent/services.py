@@ -1,7 +1,7 @@
 """What every SDK route does around its own logic: read the body, resolve who is calling, build the
 evaluation context, and shape the response ``user``.
 
-Handlers stay thin: parse → ``track`` (one durable write) → decide (pure, on the loop) → respond.
+Handlers stay thin: parse once → ``track`` (one durable write, the route deciding inside it) → respond.
 """
 
 from __future__ import annotations

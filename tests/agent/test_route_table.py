@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from edge_agent.agent import wire
 from edge_agent.agent.app import create_app
 from edge_agent.agent.routes import table
 from edge_agent.config.settings import Settings
@@ -67,3 +68,19 @@ async def test_access_follows_the_entry_not_the_path(make_client: MakeClient) ->
     assert (await client.get("/v2//engagement?u=x", headers=sdk)).status != 403
     assert (await client.get("/admin/queue", headers=sdk)).status == 403
     assert (await client.get("/admin/queue", headers={"Authorization": "Bearer admin-secret"})).status == 200
+
+
+def test_every_sdk_body_route_carries_its_spec_and_model() -> None:
+    for entry in table.SDK_ROUTES:
+        if entry.method != "POST":
+            assert entry.sdk is None  # the engagement GET has no body and no profile write
+            continue
+        assert entry.sdk is not None, entry
+        assert entry.sdk.spec.path == entry.path
+        assert issubclass(entry.sdk.model, wire.Envelope)
+    specs = {entry.path: entry.sdk.spec for entry in table.SDK_ROUTES if entry.sdk is not None}
+    # What the routes mean, in one place: replay, caps, assignments and triggers.
+    assert {p for p, s in specs.items() if s.may_replay} == {"/visit", "/event", "/user"}
+    assert {p for p, s in specs.items() if s.capped} == {"/visit", "/event", "/choose"}
+    assert {p for p, s in specs.items() if s.assignments} == {"/choose"}
+    assert {p: s.trigger for p, s in specs.items() if s.trigger} == {"/visit": "PAGELOAD", "/event": "EVENT"}
