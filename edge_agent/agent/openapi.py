@@ -1,7 +1,8 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description of every route, generated from the pydantic models.
 
-Request bodies come from ``agent/wire.py`` (SDK) and ``agent/api_models.py`` (operator), answers from
-``agent/api_models.py``; ``model_json_schema``'s definitions become ``components.schemas``. Each operation
+Request bodies come from the route table's SDK entries (their ``agent/wire.py`` model) and
+``agent/api_models.py`` (operator), answers from ``agent/api_models.py``; ``model_json_schema``'s
+definitions become ``components.schemas``. Each operation
 lists the envelope errors it can answer. SDK routes appear at the root and under ``/v2``, as served.
 Paths come from the route table (``agent/routes/table.py``), so a registered route cannot be left out;
 ``OPERATIONS`` adds each one's models and a test requires an entry for every table route.
@@ -21,7 +22,6 @@ from pydantic.json_schema import models_json_schema
 
 from edge_agent import __version__
 from edge_agent.agent import api_models as am
-from edge_agent.agent import wire
 from edge_agent.storage.bundles import Bundle
 
 if TYPE_CHECKING:
@@ -53,19 +53,12 @@ class Operation:
 _STATE = Query("state", {"type": "string", "enum": ["pending", "delivered", "dead"]})
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("POST", "/visit"): Operation(
-        "Store a visit; the campaigns PAGELOAD fires", am.CampaignsAnswer, wire.VisitIn
-    ),
-    ("POST", "/event"): Operation(
-        "Store events; the campaigns EVENT fires", am.CampaignsAnswer, wire.EventRequest
-    ),
-    ("POST", "/choose"): Operation(
-        "Content by selector, campaignId or group", am.ChooseAnswer, wire.ChooseRequest
-    ),
-    ("POST", "/user"): Operation("Get or store a user", am.UserAnswer, wire.UserRequest),
-    ("POST", "/strategy"): Operation(
-        "Recommendations from strategies", am.StrategyAnswer, wire.StrategyRequest
-    ),
+    # An SDK body route's request model is its table entry's (``agent/routes/table.py``).
+    ("POST", "/visit"): Operation("Store a visit; the campaigns PAGELOAD fires", am.CampaignsAnswer),
+    ("POST", "/event"): Operation("Store events; the campaigns EVENT fires", am.CampaignsAnswer),
+    ("POST", "/choose"): Operation("Content by selector, campaignId or group", am.ChooseAnswer),
+    ("POST", "/user"): Operation("Get or store a user", am.UserAnswer),
+    ("POST", "/strategy"): Operation("Recommendations from strategies", am.StrategyAnswer),
     ("GET", "/engagement"): Operation(
         "Record an engagement hit from a URL the agent minted",
         None,
@@ -112,14 +105,23 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 }
 
 
-def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
-    ops = OPERATIONS.values()
+def _op(route: Route) -> Operation:
+    return OPERATIONS.get((route.method, route.path)) or Operation(f"{route.method} {route.path}", None)
+
+
+def _request(route: Route, op: Operation) -> type[BaseModel] | None:
+    """The body model: an SDK route's from its table entry, an operator route's from its operation."""
+    return route.sdk.model if route.sdk is not None else op.request
+
+
+def _schemas(routes: Iterable[Route]) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (am.ErrorEnvelope, "serialization")
     ]
-    for op in ops:
-        if op.request is not None:
-            models.append((op.request, "validation"))
+    for route in routes:
+        op = _op(route)
+        if (request := _request(route, op)) is not None:
+            models.append((request, "validation"))
         if op.answer is not None:
             models.append((op.answer, "serialization"))
     refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
@@ -143,15 +145,15 @@ def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
 _NO_STORAGE_ERRORS = frozenset({"/healthz", "/openapi.json", "/status", "/metrics"})
 
 
-def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
+def _errors(method: str, path: str, op: Operation, request: type[BaseModel] | None) -> dict[str, Any]:
     out = {
         "403": _error("Refused: bearer token, Origin or Sec-Fetch-Site not accepted"),
         "421": _error("Host is not one of the agent's own names"),
     }
-    if op.request is not None or method == "POST":
+    if request is not None or method == "POST":
         out["413"] = _error("Body too large")
         out["415"] = _error("A write needs a JSON content type")
-    if op.request is not None or op.query:
+    if request is not None or op.query:
         out["422"] = _error("Parameter error; errors name the field")
     if path == "/readyz":
         out["503"] = _error("Not ready (storage degraded, no bundle); errors say why", retry_after=True)
@@ -163,7 +165,8 @@ def _errors(method: str, path: str, op: Operation) -> dict[str, Any]:
 
 def _operation(route: Route, path: str, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     method = route.method
-    op = OPERATIONS.get((method, route.path)) or Operation(f"{method} {route.path}", None)
+    op = _op(route)
+    request = _request(route, op)
     ok: dict[str, Any] = {"description": "OK" if op.status == 200 else "Recorded"}
     if op.answer is not None:
         ok["content"] = {op.media: {"schema": refs[(op.answer, "serialization")]}}
@@ -174,7 +177,7 @@ def _operation(route: Route, path: str, refs: dict[Any, dict[str, Any]]) -> dict
         "summary": op.summary,
         "tags": [route.access],
         "security": [] if route.access == "probe" else [{}, {"bearer": []}],
-        "responses": {str(op.status): ok, **_errors(method, path, op)},
+        "responses": {str(op.status): ok, **_errors(method, path, op, request)},
     }
     if op.query:
         doc["parameters"] = [
@@ -182,10 +185,10 @@ def _operation(route: Route, path: str, refs: dict[Any, dict[str, Any]]) -> dict
             | ({"description": q.description} if q.description else {})
             for q in op.query
         ]
-    if op.request is not None:
+    if request is not None:
         doc["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": refs[(op.request, "validation")]}},
+            "content": {"application/json": {"schema": refs[(request, "validation")]}},
         }
     return doc
 
@@ -195,7 +198,8 @@ def served_paths(route: Route) -> tuple[str, ...]:
 
 
 def build_document(routes: Iterable[Route]) -> dict[str, Any]:
-    refs, defs = _schemas()
+    routes = list(routes)
+    refs, defs = _schemas(routes)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         for path in served_paths(route):
