@@ -41,20 +41,15 @@ def _q(value: str) -> str:
     return quote(value, safe=":")
 
 
-def engagement_url(
-    base_url: str,
-    code: str,
-    decision_id: str,
-    content_id: str,
-    slot_id: str | None = None,
-    str_id: int | None = None,
-) -> str:
-    url = f"{base_url}/v2/engagement?type={code}&decisionId={_q(decision_id)}&contentId={_q(content_id)}"
+def _ids(decision_id: str, content_id: str, slot_id: str | None = None, str_id: int | None = None) -> str:
+    """An engagement URL's query after ``type`` (``<base>/v2/engagement?type=<code>`` + this): what one
+    content's (or slot's) URLs share, so it is quoted once for all of them."""
+    query = f"&decisionId={_q(decision_id)}&contentId={_q(content_id)}"
     if slot_id is not None:
-        url += f"&slotId={_q(slot_id)}"
+        query += f"&slotId={_q(slot_id)}"
     if str_id is not None:
-        url += f"&strId={str_id}"
-    return url
+        query += f"&strId={str_id}"
+    return query
 
 
 def _click_actions(node: Any) -> Iterator[str]:
@@ -105,14 +100,11 @@ class ContentTemplate:
     def render(
         self, base_url: str, decision_id: str, products: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        ids = _ids(decision_id, self.content_id)
         events = [
             {
                 "type": action,
-                "urls": [
-                    engagement_url(
-                        base_url, CONTENT_CODES.get(action, CLICK_CODE), decision_id, self.content_id
-                    )
-                ],
+                "urls": [f"{base_url}/v2/engagement?type={CONTENT_CODES.get(action, CLICK_CODE)}{ids}"],
             }
             for action in self.actions
         ]
@@ -125,10 +117,8 @@ class ContentTemplate:
 def slot_events(
     base_url: str, decision_id: str, content_id: str, slot_id: str, str_id: int
 ) -> list[dict[str, Any]]:
+    ids = _ids(decision_id, content_id, slot_id, str_id)
     return [
-        {
-            "type": kind,
-            "urls": [engagement_url(base_url, PRODUCT_CODES[kind], decision_id, content_id, slot_id, str_id)],
-        }
+        {"type": kind, "urls": [f"{base_url}/v2/engagement?type={PRODUCT_CODES[kind]}{ids}"]}
         for kind in PRODUCT_EVENT_TYPES
     ]
