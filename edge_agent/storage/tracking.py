@@ -68,7 +68,7 @@ class TrackRequest:
     capped: frozenset[str] = frozenset()  # the bundle's campaigns with frequency caps
 
 
-def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str, Any]:
+def _replay_body(req: TrackRequest, identity: Identity, received: str) -> dict[str, Any]:
     """The body as the upstream should see it: the resolved user, and device/event times from ingest."""
     sent = req.body or {}
     body = dict(sent)
@@ -80,9 +80,8 @@ def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str,
         user["attributes"] = sent_user["attributes"]
     body["user"] = user
     device = dict(body["device"]) if isinstance(body.get("device"), dict) else {}
-    device.setdefault("userTime", rfc3339(now))
     if device.get("userTime") is None:
-        device["userTime"] = rfc3339(now)
+        device["userTime"] = received
     body["device"] = device
     if req.spec.records is Records.EVENTS:
         body["data"] = req.sent_events
@@ -90,14 +89,20 @@ def _replay_body(req: TrackRequest, identity: Identity, now: float) -> dict[str,
 
 
 def _record_events(
-    conn: sqlite3.Connection, req: TrackRequest, identity: Identity, now: float
+    conn: sqlite3.Connection, req: TrackRequest, identity: Identity, now: float, received: str
 ) -> list[tuple[TrackedEvent, float]]:
-    """History rows for the request's events, each stamped with ``eventTime`` when the app sent none."""
+    """History rows for the request's events, each stamped with ``eventTime`` (``received``, the receipt
+    time as sent upstream) when the app sent none."""
     timed = []
+    received_at: float | None = None  # ``received`` read back, as a stamped event's time
     for event, sent in zip(req.events, req.sent_events, strict=True):
         if sent.get("eventTime") is None:
-            sent["eventTime"] = rfc3339(now)
-        at = parse_time(sent["eventTime"], now)
+            sent["eventTime"] = received
+            if received_at is None:
+                received_at = parse_time(received, now)
+            at = received_at
+        else:
+            at = parse_time(sent["eventTime"], now)
         history.record(
             conn, uid=identity.uid, ses=identity.ses, type=event.type, at=at, event=sent, ctx=req.ctx
         )
@@ -110,6 +115,8 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
     spec = req.spec
     identity = profiles.resolve_identity(conn, req.identity, now, policy)
     snap = Snapshot(identity=identity)
+    # The receipt time, stamped where the app sent none (event times, the replay's device time).
+    received = rfc3339(now) if spec.may_replay or spec.records is Records.EVENTS else ""
     viewed: str | None = None
     timed: list[tuple[TrackedEvent, float]] = []
     if spec.records is Records.VISIT:
@@ -119,11 +126,11 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
         )
         viewed = viewed_product(req.page.type, req.page.data)
     elif spec.records is Records.EVENTS:
-        timed = _record_events(conn, req, identity, now)
+        timed = _record_events(conn, req, identity, now, received)
     snap.state = profile_state.advance(conn, identity, now, viewed=viewed, events=timed)
     scores.record(conn, uid=identity.uid, ses=identity.ses, viewed=viewed, events=timed, now=now)
     if spec.queues(sends_identity=bool(req.identity.attributes or req.identity.custom)):
-        body = orjson.dumps(_replay_body(req, identity, now)).decode()
+        body = orjson.dumps(_replay_body(req, identity, received)).decode()
         outbox.enqueue(conn, sec=req.sec, method="POST", path=spec.path, body=body, uid=identity.uid, now=now)
     if req.history_types:
         since = now - req.history_days * 86400
