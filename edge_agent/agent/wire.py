@@ -10,7 +10,6 @@ that is not a number) are 422s that name the field.
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
@@ -310,9 +309,18 @@ def parse_request(model: type[M], doc: dict[str, Any]) -> M:
 
 # Where pydantic's JSON reader and orjson differ: it takes NaN/Infinity and numbers past a double (as inf)
 # and ints past 64 bits (as ints orjson cannot write back); orjson refuses them. A body that may hold one
-# (a cheap scan; a match inside a string only costs the slower path) is decoded by orjson first, so every
-# body is read by one JSON rule.
-_READ_APART = re.compile(rb"NaN|Infinity|\d{19}|[eE][+-]?\d{3}")
+# is decoded by orjson first, so every body is read by one JSON rule.
+_DIGITS_AND_E = bytes.maketrans(b"0123456789E", b"0000000000e")
+
+
+def _read_apart(body: bytes) -> bool:
+    """Whether ``body`` may hold such a value: ``NaN``, ``Infinity``, 19 digits in a row or an exponent of
+    3 digits. Searched in C (a match inside a string only costs the slower path): a regex took longer
+    than the validation itself."""
+    if b"NaN" in body or b"Infinity" in body:
+        return True
+    flat = body.translate(_DIGITS_AND_E)
+    return b"0" * 19 in flat or b"e000" in flat or b"e+000" in flat or b"e-000" in flat
 
 
 def parse_body(
@@ -324,7 +332,7 @@ def parse_body(
     Refused (422) when empty, not a JSON object, nested deeper than ``max_depth`` (naming the field) or
     not fitting the model (naming each field).
     """
-    if keep or may_be_deeper(body, max_depth) or _READ_APART.search(body):
+    if keep or may_be_deeper(body, max_depth) or _read_apart(body):
         doc = parse_json(body, max_depth)
         return (doc if keep else None), parse_request(model, doc)
     try:
