@@ -1,6 +1,6 @@
 """The benchmark suite as one command (``bench/run``): every figure of docs/performance.md from one run.
 
-    bench/run [--quick] [--json] [--no-peer]        the full suite (≈ 9 min; --quick ≈ 2 min)
+    bench/run [--quick] [--json] [--no-peer]        the full suite (7–10 min; --quick ≈ 3 min)
     bench/run --guard [--write-baseline]            the CI regression guard (< 2 min), see guard.py
 
 On loopback, each server pinned to core 0 and ``wrk -t2 -c32`` pinned to core 1, it measures the bare
@@ -444,7 +444,9 @@ async def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short loads, 100,000 queued events (≈ 2 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short loads, up to 100,000 queued events (≈ 3 min)"
+    )
     parser.add_argument("--json", action="store_true", help="all figures as one JSON object on the last line")
     parser.add_argument("--no-peer", action="store_true", help="skip the Unleash proxy (no npm)")
     parser.add_argument("--guard", action="store_true", help="the CI regression guard: ratios vs baseline")
