@@ -84,13 +84,18 @@ def inspect_copy(db: Path, into: Path) -> tuple[str, set[str], str | None, int]:
     conn = sqlite3.connect(into / db.name)
     try:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "outbox" not in tables or "bundles" not in tables:
+            # Killed after SQLite created the file, before the first migration committed: an empty
+            # file, so nothing queued; the caller's check then needs every acknowledged id upstream.
+            return integrity, set(), None, 0
         rows = conn.execute("SELECT path, body FROM outbox WHERE path IN ('/visit', '/event')").fetchall()
         bundle = conn.execute("SELECT version FROM bundles WHERE slot = 'current'").fetchone()
         applied = conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0]
     finally:
         conn.close()
-    for leftover in into.iterdir():
-        leftover.unlink()
+        for leftover in into.iterdir():
+            leftover.unlink()
     queued = {m for path, body in rows if (m := marker_of(path, body)) is not None}
     return integrity, queued, bundle[0] if bundle else None, applied
 
