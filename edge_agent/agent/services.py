@@ -19,7 +19,6 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from edge_agent.agent.bundles import BundleHolder, LoadedBundle
-from edge_agent.agent.decide.compiled import CompiledBundle
 from edge_agent.agent.decide.context import EvalContext, HistoryEntry
 from edge_agent.agent.decide.facts import device_info, traffic_source
 from edge_agent.agent.decide.profile import affinity, cart_facts, profile_facts
@@ -77,19 +76,6 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def _local_tz(name: str | None) -> tzinfo | None:
     return ZoneInfo(name) if name else None
-
-
-_CAPPED_KEY = "capped_campaigns"
-
-
-def capped_campaigns(bundle: CompiledBundle) -> frozenset[str]:
-    """The ids of the bundle's campaigns with frequency caps (what a capped route's write counts), found once
-    per compiled bundle."""
-    found = bundle.extra.get(_CAPPED_KEY)
-    if not isinstance(found, frozenset):
-        found = frozenset(c.campaign_id for c in bundle.campaigns if c.caps is not None)
-        bundle.extra[_CAPPED_KEY] = found
-    return found
 
 
 class Services:
@@ -177,7 +163,7 @@ class Services:
             history_types=loaded.compiled.history_types,
             want_counters=env.options.is_return_counter,
             tz=self.tz,
-            capped=capped_campaigns(loaded.compiled),
+            capped=loaded.compiled.capped,
         )
 
         def write(conn: sqlite3.Connection) -> Tracked[T]:

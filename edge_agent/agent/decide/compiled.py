@@ -128,6 +128,7 @@ class CompiledBundle:
     sections: frozenset[str] | None = None  # the secs whose campaigns this bundle serves; None = all
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
+    capped: frozenset[str] = frozenset()  # campaigns with frequency caps: what a capped route's write counts
     extra: dict[str, Any] = field(default_factory=dict)
     list_dependent: frozenset[str] = frozenset()  # segments that depend on user.segments (segments.py)
 
@@ -242,5 +243,6 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         sections=None if bundle.sections is None else frozenset(bundle.sections),
         history_days=max(windows.values(), default=0.0),
         history_types=frozenset(windows),
+        capped=frozenset(c.campaign_id for c in campaigns if c.caps is not None),
         list_dependent=segment_graph(bundle.segments),
     )
