@@ -1,9 +1,9 @@
 """The last hour in memory, minute by minute: SDK requests, queue depth and sync outcomes.
 
-Requests are fed by the observe middleware for every request to an SDK route (access class ``sdk``);
-queue depth and sync outcomes by :meth:`Activity.observe`, which the sampler (``activity_sampler.py``) and
-``/status`` call. Sixty one-minute buckets per series in rings, so memory is fixed whatever the traffic.
-``/status`` ``activity`` and the status page's chart read it.
+Requests are fed by the request pipeline (``agent/observe.py``) for every request to an SDK route (access
+class ``sdk``); queue depth and sync outcomes by :meth:`Activity.observe`, which the sampler
+(``activity_sampler.py``) and ``/status`` call. Sixty one-minute buckets per series in rings, so memory is
+fixed whatever the traffic. ``/status`` ``activity`` and the status page's chart read it.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class LastRequest:
 
 
 class Activity:
-    """The middleware records SDK routes only: operator calls (the status page's own refresh, a Prometheus
+    """The pipeline records SDK routes only: operator calls (the status page's own refresh, a Prometheus
     scrape) say nothing about whether the app talks to the agent."""
 
     def __init__(self, clock: Clock) -> None:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from edge_agent.agent import cross_site
+from edge_agent.agent.access import AccessPolicy
 from edge_agent.agent.activity import Activity
 from edge_agent.agent.activity_sampler import sampler_ctx
 from edge_agent.agent.bundles import BundleHolder
@@ -36,8 +37,8 @@ from edge_agent.agent.keys import (
 )
 from edge_agent.agent.maintenance import add_maintenance
 from edge_agent.agent.metrics import Metrics
-from edge_agent.agent.middleware import auth_middleware, errors_middleware, route_middleware
-from edge_agent.agent.observe import observe_middleware
+from edge_agent.agent.observe import Observer
+from edge_agent.agent.pipeline import request_pipeline
 from edge_agent.agent.routes import table
 from edge_agent.agent.services import Services
 from edge_agent.agent.storage_health import load_bundle, storage_ctx
@@ -77,16 +78,14 @@ async def _bundle_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     clock = clock or SystemClock()
-    app = web.Application(
-        middlewares=[
-            observe_middleware,
-            errors_middleware,
-            route_middleware,
-            cross_site.cross_site_middleware,
-            auth_middleware,
-        ],
-        client_max_size=settings.server.max_body_bytes,
+    sync_state = SyncState(configured=settings.upstream.url is not None, state_since=clock.now())
+    metrics, activity = Metrics(sync_state), Activity(clock)
+    pipeline = request_pipeline(
+        AccessPolicy.from_settings(settings),
+        cross_site.CrossSitePolicy.from_settings(settings),
+        Observer(metrics, activity, access_log=settings.logging.access_log),
     )
+    app = web.Application(middlewares=[pipeline], client_max_size=settings.server.max_body_bytes)
     db = Database(
         settings.storage.path,
         synchronous=settings.storage.synchronous,
@@ -95,15 +94,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         checkpoint_interval_s=settings.storage.checkpoint_interval_s,
     )
     bundles = BundleHolder()
-    sync_state = SyncState(configured=settings.upstream.url is not None, state_since=clock.now())
     app[settings_key] = settings
     app[clock_key] = clock
     app[db_key] = db
     app[bundle_key] = bundles
     app[sync_state_key] = sync_state
     app[sync_jobs_key] = SyncJobs(db, settings, clock, sync_state, bundle_hooks(bundles, db, clock))
-    app[metrics_key] = Metrics(sync_state)
-    app[activity_key] = Activity(clock)
+    app[metrics_key] = metrics
+    app[activity_key] = activity
     app[services_key] = Services(settings, db, bundles, clock)
     app[started_at_key] = time.monotonic()
     app.cleanup_ctx.append(storage_ctx)
@@ -114,7 +112,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.cleanup_ctx.append(upstream_session_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
 
-    cross_site.install(app, settings)
+    cross_site.install(app)
     table.register(app.router, sdk_dispatch)
     app.on_startup.append(_check_routes)
     return app

@@ -12,12 +12,12 @@ no ``Origin`` and no ``Sec-Fetch-*`` and always a JSON content type on POST (sdk
   ``application/<x>+json``, any parameters (``; charset=utf-8``) — else 415. No browser can send that
   cross-site without a preflight, which only ``server.cors_origins`` answers.
 
-The middleware runs before auth and before any handler reads a body.
+The pipeline (``agent/pipeline.py``) screens every request here before auth and before any handler reads
+a body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,8 +26,6 @@ from aiohttp import web
 from edge_agent.agent.routes import table
 from edge_agent.config.settings import Settings
 from edge_agent.errors import Forbidden, MisdirectedRequest, UnsupportedMediaType
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
@@ -65,9 +63,6 @@ class CrossSitePolicy:
         """The origin of the page the agent itself serves (the status page), under the Host just checked."""
         own = {f"{scheme}://{request.headers.get('Host', '')}".lower() for scheme in ("http", "https")}
         return origin in own or origin == self.public_origin
-
-
-policy_key = web.AppKey("cross_site_policy", CrossSitePolicy)
 
 
 def host_name(header: str) -> str:
@@ -133,15 +128,17 @@ def _preflight(request: web.Request, policy: CrossSitePolicy) -> web.StreamRespo
 _cors_origin_key = web.RequestKey("cors_origin", str)
 
 
-@web.middleware
-async def cross_site_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    policy = request.app[policy_key]
+def screen(
+    request: web.Request, policy: CrossSitePolicy, route: table.Route | None
+) -> web.StreamResponse | None:
+    """Refuse (421, 403, 415) what a page may not send; answer a CORS preflight (returned); else ``None``
+    and the request goes on. ``route``: the request's matched table entry."""
     if not policy.host_allowed(request):
         raise MisdirectedRequest(f"Host: {request.headers.get('Host')!r} is not a name of this agent")
     preflight = _preflight(request, policy)
     if preflight is not None:
         return preflight
-    cors_origin = _check_origin(request, policy, table.matched(request))
+    cors_origin = _check_origin(request, policy, route)
     if cors_origin is not None:
         request[_cors_origin_key] = cors_origin
     if request.method not in SAFE_METHODS and not is_json_media_type(request.headers.get("Content-Type", "")):
@@ -151,7 +148,7 @@ async def cross_site_middleware(request: web.Request, handler: Handler) -> web.S
             if got
             else "Content-Type: a write needs application/json (none given)"
         )
-    return await handler(request)
+    return None
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -162,6 +159,5 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         response.headers["Vary"] = "Origin"
 
 
-def install(app: web.Application, settings: Settings) -> None:
-    app[policy_key] = CrossSitePolicy.from_settings(settings)
+def install(app: web.Application) -> None:
     app.on_response_prepare.append(add_cors_headers)

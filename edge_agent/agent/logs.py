@@ -1,9 +1,9 @@
 """Logging set-up: ``text`` or ``json`` lines, each carrying the request id of the request it belongs to.
 
-The errors middleware sets ``request_id`` (a ``ContextVar``) for the life of a request, so a line logged
-anywhere under that request (handlers, services, the writer's caller) carries it; lines outside any request
-carry ``-``. The access log is the logger ``edge_agent.access``; the middleware writes to it only when
-``logging.access_log`` is on.
+The request pipeline (``agent/pipeline.py``) sets ``request_id`` (a ``ContextVar``) for the life of a
+request, so a line logged anywhere under that request (handlers, services, the writer's caller) carries
+it; lines outside any request carry ``-``. The access log is the logger ``edge_agent.access``; the
+pipeline writes to it only when ``logging.access_log`` is on.
 """
 
 from __future__ import annotations
@@ -64,5 +64,5 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # APScheduler logs every run of the one-second pull tick at INFO.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # The access log is asked for by its own setting (the middleware checks it): shown at any root level.
+    # The access log is asked for by its own setting (the pipeline checks it): shown at any root level.
     access_log.setLevel(logging.INFO)

@@ -39,8 +39,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler, _RequestFactory
 
 from edge_agent import __version__
+from edge_agent.agent.error_envelope import error_body
 from edge_agent.agent.log_flood import install_flood_filter
-from edge_agent.agent.middleware import error_body
 from edge_agent.agent.services import json_response
 from edge_agent.config.settings import ServerSettings
 from edge_agent.errors import RequestTimeout

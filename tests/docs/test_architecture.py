@@ -60,12 +60,16 @@ def test_every_package_has_its_line() -> None:
     assert packages <= lines, f"docs/architecture.md: no package line for {sorted(packages - lines)}"
 
 
-def test_the_request_flow_is_the_middleware_order() -> None:
+def test_the_request_flow_is_the_pipeline() -> None:
+    """The app installs one middleware, the pipeline, and the doc's request line names its steps in the
+    order the pipeline's docstring gives them."""
+    from edge_agent.agent import pipeline
     from edge_agent.agent.app import create_app
     from edge_agent.config.settings import load_settings
 
     app = create_app(load_settings(overrides={"storage": {"path": "/nonexistent/agent.db"}}))
-    installed = [m.__name__.removesuffix("_middleware").replace("_", "-") for m in app.middlewares]
-    flow = re.search(r"^client ─▶ (.*?) ─▶ handler", DOC.read_text(), re.M)
-    assert flow, "docs/architecture.md: no `client ─▶ … ─▶ handler` line in 'A request'"
-    assert flow.group(1).split(" ─▶ ") == installed
+    assert [m.__name__ for m in app.middlewares] == ["pipeline"]
+    flow = re.search(r"^client ─▶ (.*?) ─▶ answer$", DOC.read_text(), re.M)
+    assert flow, "docs/architecture.md: no `client ─▶ … ─▶ answer` line in 'A request'"
+    steps = re.findall(r"^\d+\. \*\*([a-z -]+)\*\*", pipeline.__doc__ or "", re.M)
+    assert flow.group(1).split(" ─▶ ") == steps

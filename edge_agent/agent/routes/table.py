@@ -1,8 +1,8 @@
 """Every route the agent serves, in one table: method, path, handler, metric name and access class.
 
 ``app.py`` registers routes only from here and refuses to start with a route the table does not know
-(``check_router``), and the auth middleware decides from the matched entry's access class, never from the
-path. Adding a route therefore means choosing its protection.
+(``check_router``), and access (``agent/access.py``) decides from the matched entry's access class, never
+from the path. Adding a route therefore means choosing its protection.
 
 - ``sdk``: the SDK API (``auth.api_keys``), served at ``/`` and under ``/v2``, duplicate slashes collapsed.
   Each SDK entry also says what the route means below the handler (its ``storage/route_spec.RouteSpec``:
@@ -134,11 +134,11 @@ def match(request: web.Request, method: str | None = None) -> Route | None:
     return _FIXED.get((method, canonical or ""))
 
 
-entry_key = web.RequestKey("route_entry", Route)  # set by middleware.route_middleware
+entry_key = web.RequestKey("route_entry", Route)  # set by the request pipeline (agent/pipeline.py)
 
 
 def matched(request: web.Request) -> Route | None:
-    """The entry ``route_middleware`` matched for this request."""
+    """The entry the request pipeline matched for this request."""
     return request.get(entry_key)
 
 
