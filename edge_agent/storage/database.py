@@ -66,6 +66,10 @@ HEALTH_PROBE_INTERVAL_S = 5.0
 #: The WAL's bound. SQLite cuts the WAL file back to it when the WAL restarts (``journal_size_limit``), and
 #: the checkpoint thread forces a restart once the WAL holds this much (see ``checkpoint_once``).
 WAL_LIMIT_BYTES = 16 * 1024 * 1024
+#: The writer's backstop (a RESTART unasked at twice the limit) stats the WAL file before one group in
+#: this many, not before every group: a syscall per group on the hot path for a check that matters only
+#: when the checkpoint thread falls behind. Past twice the limit the WAL grows at most this many groups more.
+WAL_STAT_EVERY_GROUPS = 16
 #: How long a RESTART/TRUNCATE checkpoint may wait for the writer and readers (and so hold up the writer).
 _CHECKPOINT_BUSY_MS = 200
 
@@ -312,6 +316,7 @@ class Database:
         return self.submit(fn).result()
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
+        until_stat = 0  # groups until the backstop looks at the WAL's size again
         try:
             while True:
                 try:
@@ -333,7 +338,13 @@ class Database:
                         stop_after = True
                         break
                     batch.append(nxt)
-                if self._restart_wanted.is_set() or self._wal_bytes() >= 2 * self.wal_limit_bytes:
+                over = False
+                if until_stat == 0:
+                    over = self._wal_bytes() >= 2 * self.wal_limit_bytes
+                    # Over: look again before the next group, in case this restart is skipped.
+                    until_stat = 1 if over else WAL_STAT_EVERY_GROUPS
+                until_stat -= 1
+                if self._restart_wanted.is_set() or over:
                     self._restart_wal(conn)  # the backstop: writes outran the checkpoint thread's passes
                 self._run_group(conn, batch)
                 if stop_after:
