@@ -169,18 +169,30 @@ def merge_attributes(current: dict[str, str], changes: dict[str, str | None] | N
 
 
 def resolve_identity(
-    conn: sqlite3.Connection, req: IdentityRequest, now: float, policy: SessionPolicy
+    conn: sqlite3.Connection,
+    req: IdentityRequest,
+    now: float,
+    policy: SessionPolicy,
+    *,
+    visits: int = 0,
+    events: int = 0,
 ) -> Identity:
-    """Resolve profile and session, merge attributes, remember the device; touch last-seen times."""
+    """Resolve profile and session, merge attributes, remember the device; touch last-seen times and count
+    the call's ``visits`` (screen views) and ``events`` on the profile and the session, in the same two
+    updates (a statement each costs the writer more than the arithmetic)."""
     profile, new_profile = resolve_profile(conn, req, now)
     session, new_session = resolve_session(conn, profile, req, now, policy)
     uid = profile["uid"]
     attributes = merge_attributes(orjson.loads(profile["attributes"]), req.attributes)
     conn.execute(
-        "UPDATE profiles SET last_seen = ?, current_ses = ?, attributes = ? WHERE uid = ?",
-        (now, session["ses"], orjson.dumps(attributes).decode(), uid),
+        "UPDATE profiles SET last_seen = ?, current_ses = ?, attributes = ?, visits = visits + ?, "
+        "events = events + ? WHERE uid = ?",
+        (now, session["ses"], orjson.dumps(attributes).decode(), visits, events, uid),
     )
-    conn.execute("UPDATE sessions SET last_seen = ? WHERE ses = ?", (now, session["ses"]))
+    conn.execute(
+        "UPDATE sessions SET last_seen = ?, pageviews = pageviews + ?, events = events + ? WHERE ses = ?",
+        (now, visits, events, session["ses"]),
+    )
     if req.device_id:
         conn.execute(
             "INSERT INTO devices (device_id, uid, last_seen) VALUES (?, ?, ?) "
@@ -199,23 +211,10 @@ def resolve_identity(
         new_session=new_session,
         session_started_at=session["started_at"],
         traffic_source=session["traffic_source"],
-        visits=profile["visits"],
-        session_pageviews=session["pageviews"],
-        session_events=session["events"],
+        visits=profile["visits"] + visits,
+        session_pageviews=session["pageviews"] + visits,
+        session_events=session["events"] + events,
     )
-
-
-def count_visit(conn: sqlite3.Connection, identity: Identity) -> None:
-    conn.execute("UPDATE profiles SET visits = visits + 1 WHERE uid = ?", (identity.uid,))
-    conn.execute("UPDATE sessions SET pageviews = pageviews + 1 WHERE ses = ?", (identity.ses,))
-    identity.visits += 1
-    identity.session_pageviews += 1
-
-
-def count_events(conn: sqlite3.Connection, identity: Identity, n: int) -> None:
-    conn.execute("UPDATE profiles SET events = events + ? WHERE uid = ?", (n, identity.uid))
-    conn.execute("UPDATE sessions SET events = events + ? WHERE ses = ?", (n, identity.ses))
-    identity.session_events += n
 
 
 def set_central_uid(conn: sqlite3.Connection, uid: str, central_uid: str) -> None:

@@ -107,20 +107,20 @@ def _record_events(
             conn, uid=identity.uid, ses=identity.ses, type=event.type, at=at, event=sent, ctx=req.ctx
         )
         timed.append((event, at))
-    profiles.count_events(conn, identity, len(timed))
     return timed
 
 
 def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: SessionPolicy) -> Snapshot:
     spec = req.spec
-    identity = profiles.resolve_identity(conn, req.identity, now, policy)
+    visits = 1 if spec.records is Records.VISIT else 0
+    events = len(req.events) if spec.records is Records.EVENTS else 0
+    identity = profiles.resolve_identity(conn, req.identity, now, policy, visits=visits, events=events)
     snap = Snapshot(identity=identity)
     # The receipt time, stamped where the app sent none (event times, the replay's device time).
     received = rfc3339(now) if spec.may_replay or spec.records is Records.EVENTS else ""
     viewed: str | None = None
     timed: list[tuple[TrackedEvent, float]] = []
     if spec.records is Records.VISIT:
-        profiles.count_visit(conn, identity)
         history.record(
             conn, uid=identity.uid, ses=identity.ses, type=VISIT_HISTORY_TYPE, at=now, event=None, ctx=req.ctx
         )
