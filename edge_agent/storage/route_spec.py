@@ -29,24 +29,19 @@ class Replay(Enum):
     NEVER = "never"
 
 
-class Decides(Enum):
-    """What decisions the route makes, and so what its write records in ``decisions``."""
-
-    CONTENT = "content"  # allocates a variation; counted by frequency caps (``/choose``)
-    TRIGGERS = "triggers"  # records the campaigns its trigger fires: no variation, not counted
-    NOTHING = "nothing"
-
-
 #: A bundle trigger type (bundle.md §4): what a visit or an event fires.
 Trigger = Literal["PAGELOAD", "EVENT"]
 
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
+    """What decisions a route makes follows from ``trigger`` (the campaigns it fires, recorded with no
+    variation) and ``assignments`` (content with a variation). Which stored decisions caps count is the
+    rows' ``route`` column (``storage/decisions.py``): a count spans rows other routes wrote."""
+
     path: str  # the canonical SDK path: the replayed request's path and the decisions' ``route``
     records: Records
     replay: Replay
-    decides: Decides = Decides.NOTHING
     capped: bool = False  # its decisions check frequency caps: the write reads the cap counts
     assignments: bool = False  # its decisions allocate variations: the write reads sticky assignments
     trigger: Trigger | None = None  # the trigger type whose campaigns it answers

@@ -41,7 +41,7 @@ from edge_agent.agent.routes import (
 from edge_agent.agent.services import E, SdkHandler, SdkRoute
 from edge_agent.paths import sdk_path
 from edge_agent.storage.decisions import CHOOSE
-from edge_agent.storage.route_spec import Decides, Records, Replay, RouteSpec
+from edge_agent.storage.route_spec import Records, Replay, RouteSpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Access = Literal["sdk", "probe", "operator"]
@@ -76,9 +76,9 @@ def _sdk(handler: SdkHandler[E], spec: RouteSpec, model: type[E]) -> Route:
 
 
 # What each SDK route means to the layers below its handler (storage/route_spec.py).
-VISIT = RouteSpec("/visit", Records.VISIT, Replay.ALWAYS, Decides.TRIGGERS, capped=True, trigger="PAGELOAD")
-EVENT = RouteSpec("/event", Records.EVENTS, Replay.ALWAYS, Decides.TRIGGERS, capped=True, trigger="EVENT")
-CHOOSE_SPEC = RouteSpec(CHOOSE, Records.NOTHING, Replay.NEVER, Decides.CONTENT, capped=True, assignments=True)
+VISIT = RouteSpec("/visit", Records.VISIT, Replay.ALWAYS, capped=True, trigger="PAGELOAD")
+EVENT = RouteSpec("/event", Records.EVENTS, Replay.ALWAYS, capped=True, trigger="EVENT")
+CHOOSE_SPEC = RouteSpec(CHOOSE, Records.NOTHING, Replay.NEVER, capped=True, assignments=True)
 USER = RouteSpec("/user", Records.IDENTITY, Replay.WITH_IDENTITY)
 STRATEGY = RouteSpec("/strategy", Records.NOTHING, Replay.NEVER)
 
