@@ -248,6 +248,14 @@ def strip_nulls(value: Any) -> Any:
 
 def parse_json(body: bytes, max_depth: int) -> dict[str, Any]:
     """The body as a JSON object, refused (422) when empty, invalid or nested deeper than ``max_depth``."""
+    doc = _json_object(body)
+    if may_be_deeper(body, max_depth):
+        check_depth(doc, max_depth)
+    return doc
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, refused (422) when empty or invalid; its depth is the caller's check."""
     if not body.strip():
         raise ParameterError("body: empty; expected a JSON object")
     try:
@@ -256,8 +264,6 @@ def parse_json(body: bytes, max_depth: int) -> dict[str, Any]:
         raise ParameterError(f"body: not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(doc, dict):
         raise ParameterError("body: expected a JSON object")
-    if may_be_deeper(body, max_depth):
-        check_depth(doc, max_depth)
     return doc
 
 
@@ -332,12 +338,15 @@ def parse_body(
     Refused (422) when empty, not a JSON object, nested deeper than ``max_depth`` (naming the field) or
     not fitting the model (naming each field).
     """
-    if keep or may_be_deeper(body, max_depth) or _read_apart(body):
-        doc = parse_json(body, max_depth)
+    deep = may_be_deeper(body, max_depth)  # counted once per request: it scans the whole body
+    if keep or deep or _read_apart(body):
+        doc = _json_object(body)
+        if deep:
+            check_depth(doc, max_depth)
         return (doc if keep else None), parse_request(model, doc)
     try:
         return None, model.model_validate_json(body)
     except ValidationError as exc:
         if any(not err["loc"] for err in exc.errors()):  # not JSON or not an object: say so as parse_json
-            parse_json(body, max_depth)
+            _json_object(body)
         raise ParameterError("Parameter error", errors=validation_messages(exc)) from None

@@ -76,7 +76,8 @@ def test_the_kept_body_is_the_body_as_sent() -> None:
          "ctx.utm.a.a.a"),
     ],
 )  # fmt: skip
-def test_refusals_name_the_body_or_the_field(body: bytes, needle: str) -> None:
+@pytest.mark.parametrize("keep", [False, True])
+def test_refusals_name_the_body_or_the_field(body: bytes, needle: str, keep: bool) -> None:
     with pytest.raises(ParameterError) as caught:
-        wire.parse_body(wire.ChooseRequest, body, 32)
+        wire.parse_body(wire.ChooseRequest, body, 32, keep=keep)
     assert needle in " | ".join(caught.value.errors)
