@@ -125,7 +125,7 @@ class Run:
         if outcome == "delivered":
             self.marks.append(Mark(row.seq, "delivered", status))
             rep.delivered += 1
-            self.state.count_rows("delivered", why)
+            self.state.count_row("delivered", why)
             if call:
                 self._succeeded(now, status)
             uid = answered if answered is not None else answered_uid(body) if row.method == "POST" else None
@@ -135,7 +135,7 @@ class Run:
         elif outcome == "dead":
             self.marks.append(Mark(row.seq, "dead", status, error))
             rep.dead += 1
-            self.state.count_rows("dead", why)
+            self.state.count_row("dead", why)
             log.warning("outbox row %s (seq %d) is dead: %s", row.id, row.seq, error)
             if call:
                 self.pace.reached()  # it answered, deliberately
@@ -200,7 +200,7 @@ class Run:
         delay = backoff_delay(row.attempts + 1, sync.backoff_base_s, sync.backoff_max_s, self.rng)
         self.marks.append(Mark(row.seq, "retry", status, error, now + delay))
         self.report.retried += 1
-        self.state.count_rows("retried", why)
+        self.state.count_row("retried", why)
 
     def _failed(self, now: float, status: int | None, error: str | None, retry_after: float | None) -> None:
         streak = self.pace.failed()

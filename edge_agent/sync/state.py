@@ -64,10 +64,10 @@ class SyncState:
             self.next_attempt_at = next_attempt_at
         self._move("degraded" if reachable or self.paused_secs else "offline", now)
 
-    def count_rows(self, fate: str, reason: str, n: int = 1) -> None:
-        """Count ``n`` rows ``fate`` (delivered, retried, dead) for ``reason``: the total and by reason."""
-        self.counters[fate] += n
-        self.counters[f"{fate}:{reason}"] += n
+    def count_row(self, fate: str, reason: str) -> None:
+        """Count one row ``fate`` (delivered, retried, dead) for ``reason``: the total and by reason."""
+        self.counters[fate] += 1
+        self.counters[f"{fate}:{reason}"] += 1
 
     def count_attempt(self, job: str, outcome: str) -> None:
         """Count one sync run of ``job`` (push, pull, probe) ending in ``outcome``."""
