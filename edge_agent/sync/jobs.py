@@ -107,8 +107,9 @@ class SyncJobs:
             self.watch = BundleFileWatch(settings.bundle.path, hooks.install, state, clock)
         self._bound = False
         self._scheduler: AsyncIOScheduler | None = None
-        self._running: set[asyncio.Task[Any]] = set()  # job bodies in flight, cancelled at shutdown
-        self._tasks: dict[str, asyncio.Task[None]] = {}  # each job's last body
+        # Each job's last body: a job starts one only once its last is done, so these hold every body
+        # in flight (what shutdown cancels).
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._upstream_down = False  # the last pull or probe could not reach the upstream
         self._next_probe_at: float | None = None
 
@@ -234,12 +235,14 @@ class SyncJobs:
             if task is not None and not task.done():
                 return
             task = asyncio.create_task(self._guarded(name, body), name=f"sync-job-{name}")
-            self._tasks[name] = task
-            self._running.add(task)  # at once: a shutdown before its first step still cancels it
-            task.add_done_callback(self._running.discard)
+            self._tasks[name] = task  # at once: a shutdown before its first step still cancels it
 
         run.__name__ = run.__qualname__ = f"sync_job_{name}"
         return run
+
+    def in_flight(self) -> list[asyncio.Task[None]]:
+        """The job bodies still running."""
+        return [task for task in self._tasks.values() if not task.done()]
 
     async def _guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> None:
         """A job body run by :meth:`_nudge`: logs failures once and ends quietly when cancelled at
@@ -290,7 +293,7 @@ class SyncJobs:
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # APScheduler 3 applies the shutdown on the next loop tick
-        pending = [task for task in self._running if not task.done()]
+        pending = self.in_flight()
         for task in pending:
             task.cancel()
         if pending:

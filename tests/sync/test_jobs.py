@@ -66,7 +66,7 @@ async def test_the_scheduler_pulls_by_itself_and_stops_cleanly(
     assert (await status(agent))["bundle"]["version"] == "v1"
 
     await jobs(agent).stop()
-    assert jobs(agent)._scheduler is None and not jobs(agent)._running
+    assert jobs(agent)._scheduler is None and not jobs(agent).in_flight()
     await jobs(agent).stop()  # the app's cleanup stops it again: harmless
 
 
@@ -83,10 +83,13 @@ async def test_shutdown_with_a_pull_in_flight_cancels_it_and_changes_nothing(
         return bool((await response.json())["faults"].get("latency"))
 
     await wait_for(in_flight)
+    pulling = jobs(agent).in_flight()
     started = time.monotonic()
     await jobs(agent).stop()
 
     assert time.monotonic() - started < 1.0
+    # Ended within 1 s of a 3 s call: cancelled, not left to finish after the agent stopped.
+    assert pulling and all(task.done() for task in pulling)
     st = await status(agent)
     assert st["bundle"]["version"] == "demo-1" and st["sync"]["lastPull"] == {}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
