@@ -4,6 +4,7 @@
     python bench/profile.py drain replay|batch       # the agent draining while /choose takes 500 req/s
     python bench/profile.py startup [--top 20]      # exec → /readyz with the 200-campaign bundle
     python bench/profile.py imports                 # RSS after each import a request needs
+    python bench/profile.py threads ["/choose single" ...]  # CPU per request of each agent thread
 
 ``load`` and ``startup`` sample the agent with py-spy (``pip install py-spy``; root or ptrace rights),
 GIL-holding samples only for ``load`` (what competes for the one core), and print the functions with
@@ -29,7 +30,7 @@ import sdk_calls
 import servers
 import wrk
 from generate import generate_bundle
-from loopback import free_port
+from loopback import CLOCK_TICKS, free_port
 
 # The frames every sample of a thread shares (interpreter, importlib, click, asyncio's loop, the thread
 # start): they say nothing about where the time goes, so the inclusive list leaves them out.
@@ -173,6 +174,54 @@ def profile_startup(top: int) -> None:
             print(line)
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """user and system CPU seconds of each thread of ``pid`` (tid → (user, sys))."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS)
+    return out
+
+
+async def profile_threads(names: list[str], seconds: float) -> None:
+    """CPU µs per request of hello and of each agent thread under each load: the loop (the main thread)
+    against the writer and the others, user and system time apart. No sampler: /proc's counters only."""
+    with tempfile.TemporaryDirectory(prefix="edge-agent-profile-") as tmp:
+        work = Path(tmp)
+        hello = await servers.hello(work / "hello.log")
+        agent = await servers.agent(work / "agent")
+        try:
+            users = await sdk_calls.create_profiles(agent.url, 1000)
+            loads = sdk_calls.demo_loads(users, await sdk_calls.engagement_paths(agent.url, users[:100]))
+            runs = [(hello, wrk.Load([wrk.Call("GET", "/")])), *((agent, loads[n]) for n in names)]
+            for server, load in runs:
+                await wrk.run(server.url, load, seconds=1)
+                before = thread_cpu(server.pid)
+                fig = await wrk.run(server.url, load, seconds=seconds)
+                after = thread_cpu(server.pid)
+                n = max(1, fig.requests)
+                spent = {
+                    tid: ((u - before[tid][0]) / n * 1e6, (s - before[tid][1]) / n * 1e6)
+                    for tid, (u, s) in after.items()
+                    if tid in before
+                }
+                name = "hello" if server is hello else next(k for k, v in loads.items() if v is load)
+                total = sum(u + s for u, s in spent.values())
+                parts = [
+                    f"{'loop (main thread)' if tid == server.pid else f'thread {tid}'} {u:.0f} + {s:.0f}"
+                    for tid, (u, s) in sorted(spent.items(), key=lambda kv: -sum(kv[1]))
+                    if u + s >= 1
+                ]
+                head = f"{name}: {fig.rps:,.0f} req/s, {total:.0f} µs CPU per request (user + sys)"
+                print(f"{head}: " + "; ".join(parts))
+        finally:
+            await agent.stop()
+            await hello.stop()
+
+
 IMPORTS = [
     ("bare interpreter", "pass"),
     ("aiohttp.web", "import aiohttp.web"),
@@ -225,6 +274,9 @@ def main() -> None:
     for p in (load, drain, sub.add_parser("startup")):
         p.add_argument("--top", type=int, default=20)
     sub.add_parser("imports")
+    threads = sub.add_parser("threads")
+    threads.add_argument("names", nargs="*", default=["/choose single", "/event add-to-cart"])
+    threads.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     if args.what == "load":
         asyncio.run(profile_load(args.name, args.generated, args.seconds, args.top))
@@ -232,6 +284,8 @@ def main() -> None:
         asyncio.run(profile_drain(args.mode, args.seconds, args.top))
     elif args.what == "startup":
         profile_startup(args.top)
+    elif args.what == "threads":
+        asyncio.run(profile_threads(args.names, args.seconds))
     else:
         profile_imports()
 
