@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from edge_agent.agent.bundles import BundleHolder, LoadedBundle
+from edge_agent.agent.decide.compiled import capped_for
 from edge_agent.agent.decide.context import EvalContext, HistoryEntry
 from edge_agent.agent.decide.facts import device_info, traffic_source
 from edge_agent.agent.decide.profile import affinity, cart_facts, profile_facts
@@ -163,7 +164,7 @@ class Services:
             history_types=loaded.compiled.history_types,
             want_counters=env.options.is_return_counter,
             tz=self.tz,
-            capped=loaded.compiled.capped,
+            capped=capped_for(loaded.compiled, spec.trigger, (e.get("type") for e in sent_events or ())),
         )
 
         def write(conn: sqlite3.Connection) -> Tracked[T]:

@@ -65,7 +65,7 @@ class TrackRequest:
     history_types: frozenset[str] = frozenset()
     want_counters: bool = False
     tz: tzinfo | None = None  # ``decision.timezone``: where the per-day caps' day starts
-    capped: frozenset[str] = frozenset()  # the bundle's campaigns with frequency caps
+    capped: frozenset[str] = frozenset()  # the capped campaigns the request may decide: their counts are read
 
 
 def _replay_body(req: TrackRequest, identity: Identity, received: str) -> dict[str, Any]:

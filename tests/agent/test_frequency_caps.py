@@ -15,9 +15,11 @@ from tests.agent.campaign_kit import (
     campaign_ids,
     choose,
     engagement_url,
+    event,
     experience,
     hit,
     make_bundle,
+    on_event,
     pageload,
     payloads,
     variation,
@@ -114,6 +116,36 @@ async def test_per_session_decision_cap_resets_with_a_new_session(
     assert campaign_ids(await visit(client, again)) == ["cmp_capped"]
     assert await spot(client, again, clock) is not None
     assert await spot(client, again, clock) is None
+
+
+async def test_event_triggers_check_the_caps_of_every_campaign_their_events_name(
+    make_client: MakeClient, clock: ManualClock
+) -> None:
+    once = {"perSession": 1, "countOn": "decision"}
+    bundle = make_bundle(
+        [
+            campaign(
+                "cmp_capped",
+                selector="spot",
+                triggers=[on_event("add-to-cart-v1")],
+                frequency=once,
+                priority=5,
+            ),
+            campaign("cmp_wish", triggers=[on_event("add-to-wishlist-v1")], frequency=once, priority=1),
+            campaign("cmp_fallback", selector="spot"),
+        ]
+    )
+    client = await make_client(bundle=bundle)
+    me = (await visit(client, {"uid": "u1"}))["user"]
+    cart, wish = {"type": "add-to-cart-v1", "name": "Add"}, {"type": "add-to-wishlist-v1", "name": "Wish"}
+    assert campaign_ids(await event(client, me, cart)) == [
+        "cmp_capped"
+    ]  # /event checks caps but never counts
+    assert campaign_ids(await event(client, me, cart)) == ["cmp_capped"]
+    assert await spot(client, me, clock) is not None
+    assert campaign_ids(await event(client, me, cart)) == []
+    # The capped campaign is named by the second event: its count is read too, so the other one fires.
+    assert campaign_ids(await event(client, me, wish, cart)) == ["cmp_wish"]
 
 
 async def test_a_control_decision_counts_toward_a_decision_cap(

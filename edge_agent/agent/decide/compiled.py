@@ -7,6 +7,7 @@ on a request.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from edge_agent.agent.decide.conditions import Predicate, compile_condition
 from edge_agent.agent.decide.content import ContentTemplate
 from edge_agent.agent.decide.segments import segment_graph
 from edge_agent.storage.bundles import Bundle, Campaign, Frequency, Strategy
+from edge_agent.storage.route_spec import Trigger
 
 
 def _ts(value: str | None) -> float | None:
@@ -128,9 +130,26 @@ class CompiledBundle:
     sections: frozenset[str] | None = None  # the secs whose campaigns this bundle serves; None = all
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
-    capped: frozenset[str] = frozenset()  # campaigns with frequency caps: what a capped route's write counts
+    capped: frozenset[str] = frozenset()  # campaigns with frequency caps: what a /choose write counts
+    # The capped campaigns a /visit (PAGELOAD) or an /event of a type (EVENT) can fire: what its write counts.
+    capped_pageload: frozenset[str] = frozenset()
+    capped_by_event: dict[str, frozenset[str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     list_dependent: frozenset[str] = frozenset()  # segments that depend on user.segments (segments.py)
+
+
+def capped_for(
+    bundle: CompiledBundle, trigger: Trigger | None, event_types: Iterable[object] = ()
+) -> frozenset[str]:
+    """The capped campaigns a request's decisions may check, so its write counts only those: every capped one
+    for ``/choose`` (``trigger`` None); for a /visit or /event only those with a trigger of its type (naming
+    one of ``event_types``, the types of the events sent): no other campaign can fire there."""
+    if trigger is None:
+        return bundle.capped
+    if trigger == "PAGELOAD":
+        return bundle.capped_pageload
+    named = [bundle.capped_by_event.get(t) for t in event_types if isinstance(t, str)]
+    return frozenset().union(*(ids for ids in named if ids))
 
 
 def serves(bundle: CompiledBundle, sec: str) -> bool:
@@ -225,6 +244,17 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
     raw_conditions = [s.condition for s in bundle.segments] + [x.source.audience for x in campaigns]
     raw_conditions += [t.condition for c in bundle.campaigns for t in c.triggers]
     raw_conditions += [e.audience for c in bundle.campaigns for e in c.experiences]
+    capped_pageload: set[str] = set()
+    capped_by_event: dict[str, set[str]] = {}
+    for compiled in campaigns:
+        if compiled.caps is None:
+            continue
+        for trigger in compiled.triggers:
+            if trigger.type == "PAGELOAD":
+                capped_pageload.add(compiled.campaign_id)
+            elif trigger.type == "EVENT":
+                for event_type in trigger.events:
+                    capped_by_event.setdefault(event_type, set()).add(compiled.campaign_id)
     windows: dict[str, float] = {}
     for condition in raw_conditions:
         _count_windows(condition, windows)
@@ -244,5 +274,7 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         history_days=max(windows.values(), default=0.0),
         history_types=frozenset(windows),
         capped=frozenset(c.campaign_id for c in campaigns if c.caps is not None),
+        capped_pageload=frozenset(capped_pageload),
+        capped_by_event={k: frozenset(v) for k, v in capped_by_event.items()},
         list_dependent=segment_graph(bundle.segments),
     )
