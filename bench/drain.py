@@ -20,12 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loopback import free_port, wait_until_ok  # noqa: E402
+from loopback import free_port, ready_after  # noqa: E402
 
 from edge_agent.clock import SystemClock  # noqa: E402
 from edge_agent.config.settings import load_settings  # noqa: E402
@@ -113,8 +111,7 @@ async def main(args: argparse.Namespace) -> None:
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:
-            async with aiohttp.ClientSession() as session:
-                await wait_until_ok(session, f"{url}/sim/stats")
+            await ready_after(f"{url}/sim/stats", sim)
             for mode in ("replay", "batch"):
                 copy = work / f"{mode}.db"
                 shutil.copy(work / "filled.db", copy)

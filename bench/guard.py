@@ -22,7 +22,7 @@ from pathlib import Path
 import sdk_calls
 import servers
 import wrk
-from loopback import cpu_seconds, machine
+from loopback import CpuClock, machine
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
 GUARDED = ("/choose single", "/choose products", "/event add-to-cart", "/visit screenview")
@@ -52,9 +52,9 @@ class Bench:
     @staticmethod
     async def sample(server: servers.Server, load: wrk.Load) -> tuple[wrk.Figures, float]:
         """One short run, and the server's CPU µs per request in it."""
-        cpu = cpu_seconds(server.pid)
+        cpu = CpuClock(server.pid)
         fig = await wrk.run(server.url, load, seconds=SECONDS)
-        return fig, (cpu_seconds(server.pid) - cpu) / max(1, fig.requests) * 1e6
+        return fig, cpu.per_request(fig.requests)
 
     async def round(self, name: str, into: Ratios) -> None:
         hello, hello_cpu = await self.sample(self.hello, self.hello_load)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from loopback import free_port, wait_until_ok
+from loopback import free_port, ready_after
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {
@@ -64,7 +64,7 @@ async def run(args: argparse.Namespace, port: int) -> None:
     latencies: list[float] = []
     errors = 0
     async with aiohttp.ClientSession() as session:
-        await wait_until_ok(session, f"{base}/readyz")
+        await ready_after(f"{base}/readyz")
         started = time.perf_counter()
         deadline = started + args.seconds
         counter = iter(range(args.requests))

@@ -1,5 +1,5 @@
-"""What the benchmarks that start a server process share: a free loopback port, waiting for it, and the
-process's CPU time and memory from /proc."""
+"""What the benchmarks that start a server process share: a free loopback port, waiting for it to answer,
+the process's CPU time (per request) and memory from /proc, and the largest size of its SQLite WAL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import os
 import platform
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,29 @@ def free_port() -> int:
         return port
 
 
-async def wait_until_ok(session: aiohttp.ClientSession, url: str, *, seconds: float = 30.0) -> None:
-    """Poll ``url`` until it answers 200; exit the benchmark if it does not within ``seconds``."""
-    for _ in range(int(seconds / 0.1)):
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
+def exit_code(proc: asyncio.subprocess.Process | subprocess.Popen[bytes]) -> int | None:
+    return proc.poll() if isinstance(proc, subprocess.Popen) else proc.returncode
+
+
+async def ready_after(
+    url: str,
+    proc: asyncio.subprocess.Process | subprocess.Popen[bytes] | None = None,
+    started: float | None = None,
+    seconds: float = 60,
+) -> float:
+    """Seconds from ``started`` (default: now) to the first 200 of ``url``, polled every 5 ms; exit the
+    benchmark when ``proc`` exits first or ``url`` does not answer 200 within ``seconds``."""
+    started = time.perf_counter() if started is None else started
+    timeout = aiohttp.ClientTimeout(total=1)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while time.perf_counter() - started < seconds:
+            if proc is not None and (code := exit_code(proc)) is not None:
+                raise SystemExit(f"{url}: the server exited with {code} before it was ready")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            await asyncio.sleep(0.005)
     raise SystemExit(f"{url} did not answer 200 in {seconds:.0f} s")
 
 
@@ -42,6 +56,43 @@ def cpu_seconds(pid: int) -> float:
     # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat
+
+
+class CpuClock:
+    """A process's CPU time (every thread, user + system) from the moment this is made."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.start = pid, cpu_seconds(pid)
+
+    def per_request(self, requests: int) -> float:
+        """µs of CPU per request over ``requests`` answered since the start; 0 when none was."""
+        return (cpu_seconds(self.pid) - self.start) / requests * 1e6 if requests else 0.0
+
+
+class WalWatch:
+    """The largest size a SQLite database's WAL file reached while this ran, polled every ``every`` s
+    (an absent WAL counts as 0). Make it inside a running event loop; ``stop()`` returns MiB."""
+
+    def __init__(self, db: Path, every: float = 0.2) -> None:
+        self.wal = db.with_name(db.name + "-wal")
+        self.every, self.max_bytes = every, 0
+        self.task = asyncio.create_task(self._poll())
+
+    def size(self) -> int:
+        try:
+            return self.wal.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    async def _poll(self) -> None:
+        while True:
+            self.max_bytes = max(self.max_bytes, self.size())
+            await asyncio.sleep(self.every)
+
+    def stop(self) -> float:
+        self.task.cancel()
+        self.max_bytes = max(self.max_bytes, self.size())
+        return self.max_bytes / 2**20
 
 
 def _status_kib(pid: int, key: str) -> int:

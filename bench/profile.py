@@ -30,7 +30,7 @@ import sdk_calls
 import servers
 import wrk
 from generate import generate_bundle
-from loopback import CLOCK_TICKS, free_port
+from loopback import CLOCK_TICKS, free_port, ready_after
 
 # The frames every sample of a thread shares (interpreter, importlib, click, asyncio's loop, the thread
 # start): they say nothing about where the time goes, so the inclusive list leaves them out.
@@ -166,7 +166,7 @@ def profile_startup(top: int) -> None:
             env={**servers.base_env(), **servers.AGENT_ENV},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        started = asyncio.run(servers.ready_after(f"http://127.0.0.1:{port}/readyz"))
+        started = asyncio.run(ready_after(f"http://127.0.0.1:{port}/readyz"))
         spy.send_signal(2)  # py-spy writes its file on SIGINT, then stops the agent
         spy.wait(timeout=60)
         print(f"startup to ready under py-spy: {started:.2f} s")

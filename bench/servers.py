@@ -4,7 +4,6 @@ server, the agent (``edge-agent serve``), the Unleash proxy and the reference up
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import IO
 
 import aiohttp
 import unleash
-from loopback import free_port
+from loopback import free_port, ready_after
 from wrk import pin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,8 @@ AGENT_ENV = {
 
 
 def log_sink(log: Path | None) -> int | IO[bytes]:
-    """Where a child's stderr goes: appended to ``log`` (the child keeps the file open), or nowhere."""
+    """Where a child's stderr goes: appended to ``log`` (the child has its own descriptor: close this one
+    once it started), or nowhere."""
     if log is None:
         return asyncio.subprocess.DEVNULL
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -80,27 +80,6 @@ class Server:
             await thing.stop()  # type: ignore[attr-defined]
 
 
-async def ready_after(
-    url: str,
-    proc: asyncio.subprocess.Process | None = None,
-    started: float | None = None,
-    seconds: float = 60,
-) -> float:
-    """Seconds from ``started`` (default: now) to the first 200 of ``url``, polled every 5 ms."""
-    started = time.perf_counter() if started is None else started
-    timeout = aiohttp.ClientTimeout(total=1)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        while time.perf_counter() - started < seconds:
-            if proc is not None and proc.returncode is not None:
-                raise SystemExit(f"{url}: the server exited with {proc.returncode} before it was ready")
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - started
-            await asyncio.sleep(0.005)
-    raise SystemExit(f"{url} did not answer 200 in {seconds:.0f} s")
-
-
 async def spawn(
     name: str, args: list[str], *, ready: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
     db: Path | None = None, log: Path | None = None, core: int | None = SERVER_CORE, port: int = 0,
@@ -113,6 +92,8 @@ async def spawn(
         *pin(core), *args, env={**base_env(), **(env or {})}, cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL, stderr=sink,
     )  # fmt: skip
+    if not isinstance(sink, int):
+        sink.close()
     url = f"http://127.0.0.1:{port}"
     server = Server(name, proc, url, db)
     server.ready_s = await ready_after(url + ready, proc, started)
@@ -170,3 +151,9 @@ async def delivered(upstream: Server) -> int:
     async with aiohttp.ClientSession() as session, session.get(f"{upstream.url}/sim/stats") as response:
         stats = await response.json()
     return sum(int(agent["unique"]) for agent in stats["agents"].values())
+
+
+async def sim_reset(upstream: Server) -> None:
+    """The reference upstream forgets what it received (``POST /sim/reset``)."""
+    async with aiohttp.ClientSession() as session, session.post(f"{upstream.url}/sim/reset") as response:
+        response.raise_for_status()

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from loopback import free_port, peak_rss_mib, wait_until_ok
+from loopback import free_port, peak_rss_mib, ready_after
 
 ROOT = Path(__file__).resolve().parents[1]
 SEC = "6819e7c0d7303f0f6b0ef263"
@@ -137,8 +137,8 @@ class Soak:
     async def run(self) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            await wait_until_ok(session, f"{self.sim}/sim/stats")
-            await wait_until_ok(session, f"{self.base}/readyz")
+            await ready_after(f"{self.sim}/sim/stats")
+            await ready_after(f"{self.base}/readyz")
             deadline = time.monotonic() + self.args.duration
             writers = [self.writer(session, w, deadline) for w in range(self.args.concurrency)]
             await asyncio.gather(self.flapper(session, deadline), *writers)

@@ -18,16 +18,9 @@ from pathlib import Path
 
 import aiohttp
 from ingest import BODY, start_agent
-from loopback import free_port, wait_until_ok
+from loopback import WalWatch, free_port, ready_after
 
 MiB = 1024 * 1024
-
-
-def wal_size(db: Path) -> int:
-    try:
-        return db.with_name(db.name + "-wal").stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 async def run(seconds: float, concurrency: int, idle_s: float) -> None:
@@ -37,19 +30,12 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
         agent = start_agent(tmp, port, "FULL")
         try:
             base = f"http://127.0.0.1:{port}"
+            await ready_after(f"{base}/readyz", agent)
             async with aiohttp.ClientSession() as session:
-                await wait_until_ok(session, f"{base}/readyz")
-                peak = 0
                 done = 0
                 errors = 0
                 latencies: list[float] = []
                 deadline = time.monotonic() + seconds
-
-                async def sample() -> None:
-                    nonlocal peak
-                    while True:
-                        peak = max(peak, wal_size(db))
-                        await asyncio.sleep(0.05)
 
                 async def worker() -> None:
                     nonlocal done, errors
@@ -61,20 +47,20 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
                             done += 1
                             errors += response.status != 200
 
-                sampler = asyncio.create_task(sample())
+                watch = WalWatch(db, every=0.05)
                 started = time.monotonic()
                 await asyncio.gather(*(worker() for _ in range(concurrency)))
                 elapsed = time.monotonic() - started
-                after_load = wal_size(db)
+                after_load = watch.size()
                 await asyncio.sleep(idle_s)
-                sampler.cancel()
+                peak = watch.stop()
             print(
                 f"load: {done} POST /event in {elapsed:.1f} s ({done / elapsed:,.0f} req/s), {errors} errors"
             )
             cuts = statistics.quantiles(latencies, n=100)
             print(f"latency: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
-            print(f"WAL peak under load: {peak / MiB:.1f} MiB; when it stopped: {after_load / MiB:.1f} MiB")
-            print(f"WAL after {idle_s:.0f} s idle: {wal_size(db) / MiB:.1f} MiB")
+            print(f"WAL peak under load: {peak:.1f} MiB; when it stopped: {after_load / MiB:.1f} MiB")
+            print(f"WAL after {idle_s:.0f} s idle: {watch.size() / MiB:.1f} MiB")
         finally:
             agent.terminate()
             agent.wait(timeout=30)
