@@ -28,6 +28,7 @@ from pathlib import Path
 
 import sdk_calls
 import servers
+import suite
 import wrk
 from generate import generate_bundle
 from loopback import CLOCK_TICKS, free_port, ready_after
@@ -95,32 +96,29 @@ async def record(pid: int, seconds: float, raw: Path) -> asyncio.subprocess.Proc
 
 
 async def profile_drain(mode: str, seconds: float, top: int) -> None:
-    """The agent draining a queue of /event calls while /choose takes a paced load, as in bench/run."""
+    """The agent draining a queue of one-event /event calls while /choose takes a paced load, as in
+    bench/run (suite.py's own steps)."""
     with tempfile.TemporaryDirectory(prefix="edge-agent-profile-") as tmp:
         work = Path(tmp)
         upstream = await servers.upstream(work / "upstream")
         try:
             agent = await servers.agent(work / "agent")
-            users = await sdk_calls.create_profiles(agent.url, 200)
-            queued = await wrk.run(
-                agent.url, sdk_calls.demo_loads(users, [])["/event add-to-cart"], seconds=15
-            )
-            await agent.stop()
+            try:
+                rows, _ = await suite.one_event_queue(agent, 200, 15)
+            finally:
+                await agent.stop()
             agent = await servers.agent(work / "agent", env=servers.drain_env(upstream.url, mode))
             try:
-                await asyncio.sleep(2)
+                load = await suite.choose_once_draining(agent, upstream)
                 raw = work / "drain.txt"
                 spy = await record(agent.pid, seconds, raw)
-                load = sdk_calls.demo_loads(users, [])["/choose single"]
-                before = await servers.delivered(upstream)
-                fig = await wrk.run(agent.url, load, seconds=seconds, connections=32, threads=1, delay_ms=64)
-                rate = (await servers.delivered(upstream) - before) / fig.seconds
+                fig, rate, drained_s = await suite.choose_while_draining(agent, upstream, load, seconds)
                 await spy.wait()
             finally:
                 await agent.stop()
         finally:
             await upstream.stop()
-        print(f"drain {mode}: {rate:,.0f} events/s of {queued.requests:,} queued /event calls, ", end="")
+        print(f"drain {mode}: {rate:,.0f} events/s over {drained_s:.1f} s of {rows:,} queued rows, ", end="")
         print(f"/choose at {fig.rps:.0f} req/s p99 {fig.p99_ms:.1f} ms; GIL samples")
         for line in summarise(raw, top):
             print(line)

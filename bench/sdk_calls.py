@@ -61,13 +61,14 @@ def visit(user: User, n: int, page: str = "HOMEPAGE") -> dict[str, Any]:
     return {**envelope(user, n, ctx(page, [], "app://home")), "type": "screenview"}
 
 
-def add_to_cart(user: User, n: int) -> dict[str, Any]:
+def add_to_cart(user: User, n: int, events: int = 1) -> dict[str, Any]:
+    """One ``/event`` call carrying ``events`` add-to-cart events (``data`` is a list, §2.7)."""
     event = {
         "type": "add-to-cart-v1", "name": "Add to Cart", "value": 5990.0, "productId": "sku-1001",
         "quantity": 1, "currency": "RUB",
         "cart": [{"productId": "sku-1001", "quantity": 1, "itemPrice": 5990.0}],
     }  # fmt: skip
-    return {**envelope(user, n, ctx("CART", ["sku-1001"], "app://cart")), "data": [event]}
+    return {**envelope(user, n, ctx("CART", ["sku-1001"], "app://cart")), "data": [event] * events}
 
 
 def choose(user: User, n: int, items: list[dict[str, Any]], page: str = "HOMEPAGE") -> dict[str, Any]:
@@ -100,6 +101,11 @@ def demo_loads(users: list[User], engagement: list[str]) -> dict[str, Load]:
         "/strategy": post("/strategy", users, strategy),
         "GET /v2/engagement": Load([Call("GET", p) for p in engagement], {"Authorization": BEARER}),
     }  # fmt: skip
+
+
+def add_to_cart_load(users: list[User], events: int) -> Load:
+    """``/event`` calls of ``events`` add-to-cart events each, rotated over ``users``."""
+    return post("/event", users, lambda u, n: add_to_cart(u, n, events))
 
 
 def generated_loads(users: list[User]) -> dict[str, Load]:
