@@ -30,9 +30,10 @@ from edge_agent.config.settings import load_settings
 from edge_agent.storage.bundles import parse_bundle
 from edge_agent.storage.caps import CapCounts
 from edge_agent.storage.database import Database
+from edge_agent.storage.history import HistoryEntry
 from edge_agent.storage.profile_state import CartLine, ProfileState
 from edge_agent.storage.profiles import Identity
-from edge_agent.storage.tracking import HistoryItem, Snapshot
+from edge_agent.storage.tracking import Snapshot
 
 NOW = 1_790_000_000.0
 DAY = 86_400.0
@@ -51,10 +52,10 @@ def generate_snapshot(rng: random.Random, history: int) -> Snapshot:
         if rng.random() < 0.6:
             page = rng.choice(PAGES)
             data = [rng.choice(PRODUCTS)] if page == "PRODUCT" else []
-            items.append(HistoryItem("visit", at, {}, {"type": page, "data": data}))
+            items.append(HistoryEntry("visit", at, {}, {"type": page, "data": data}))
         else:
             kind = rng.choice(EVENTS)
-            items.append(HistoryItem(kind, at, {"type": kind, "value": 10.0}, {"type": "CART"}))
+            items.append(HistoryEntry(kind, at, {"type": kind, "value": 10.0}, {"type": "CART"}))
     items.sort(key=lambda h: h.at)
     state = ProfileState(
         cart=[CartLine(rng.choice(PRODUCTS), 1, 19.9) for _ in range(3)],

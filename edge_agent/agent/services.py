@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from edge_agent.agent.bundles import BundleHolder, LoadedBundle
 from edge_agent.agent.decide.compiled import capped_for
-from edge_agent.agent.decide.context import EvalContext, HistoryEntry
+from edge_agent.agent.decide.context import EvalContext
 from edge_agent.agent.decide.facts import device_info, traffic_source
 from edge_agent.agent.decide.profile import affinity, cart_facts, profile_facts
 from edge_agent.agent.decide.recommend import Recommender
@@ -162,6 +162,7 @@ class Services:
             sent_events=sent_events or [],
             history_days=loaded.compiled.history_days,
             history_types=loaded.compiled.history_types,
+            history_bodies=loaded.compiled.history_bodies,
             want_counters=env.options.is_return_counter,
             tz=self.tz,
             capped=capped_for(loaded.compiled, spec.trigger, (e.get("type") for e in sent_events or ())),
@@ -213,7 +214,7 @@ class Services:
                 **profile_facts(snap.state, now),
             },
             cart=cart_facts(snap.state),
-            history=[HistoryEntry(h.type, h.at, h.event, h.ctx) for h in snap.history],
+            history=snap.history,
         )
         SegmentCache.attach(loaded.compiled.segments, loaded.compiled.list_dependent, ctx)
         return ctx

@@ -17,6 +17,7 @@ import orjson
 from edge_agent.storage import caps, decisions, history, outbox, profile_state, profiles, scores
 from edge_agent.storage.caps import CapCounts
 from edge_agent.storage.event_types import VISIT_HISTORY_TYPE, TrackedEvent, viewed_product
+from edge_agent.storage.history import HistoryEntry
 from edge_agent.storage.profiles import Identity, IdentityRequest, SessionPolicy
 from edge_agent.storage.route_spec import Records, RouteSpec
 from edge_agent.storage.values import parse_time, rfc3339
@@ -32,19 +33,11 @@ class Page(Protocol):
 
 
 @dataclass(slots=True)
-class HistoryItem:
-    type: str
-    at: float
-    event: dict[str, Any]
-    ctx: dict[str, Any]
-
-
-@dataclass(slots=True)
 class Snapshot:
     """What one request's decisions and response need, read in the same transaction as the write."""
 
     identity: Identity
-    history: list[HistoryItem] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
     assignments: dict[str, str] = field(default_factory=dict)
     counters: dict[str, int] | None = None
     state: profile_state.ProfileState = field(default_factory=profile_state.ProfileState)
@@ -63,6 +56,7 @@ class TrackRequest:
     sent_events: list[dict[str, Any]] = field(default_factory=list)  # the same events as sent, for the record
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
+    history_bodies: frozenset[str] = frozenset()  # the types whose entries' event and ctx are read
     want_counters: bool = False
     tz: tzinfo | None = None  # ``decision.timezone``: where the per-day caps' day starts
     capped: frozenset[str] = frozenset()  # the capped campaigns the request may decide: their counts are read
@@ -134,10 +128,7 @@ def track(conn: sqlite3.Connection, req: TrackRequest, now: float, policy: Sessi
         outbox.enqueue(conn, sec=req.sec, method="POST", path=spec.path, body=body, uid=identity.uid, now=now)
     if req.history_types:
         since = now - req.history_days * 86400
-        snap.history = [
-            HistoryItem(row["type"], row["at"], orjson.loads(row["event"]), orjson.loads(row["ctx"]))
-            for row in history.for_profile(conn, identity.uid, since, req.history_types)
-        ]
+        snap.history = history.for_profile(conn, identity.uid, since, req.history_types, req.history_bodies)
     if spec.assignments:
         snap.assignments = decisions.assignments_for(conn, identity.uid)
     if spec.capped:

@@ -71,6 +71,36 @@ async def test_pageload_and_event_triggers_with_conditions(make_client: MakeClie
     assert campaign_ids(await event(client, me, {"type": "tap", "name": "Tap"})) == []
 
 
+async def test_count_conditions_read_the_profiles_stored_history(make_client: MakeClient) -> None:
+    def count(event_type: str, where: dict[str, Any] | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {"event": event_type, "withinDays": 7}
+        if where is not None:
+            spec["where"] = where
+        return {"count": spec, "op": "gte", "value": 2}
+
+    big_carts = count("add-to-cart-v1", {"attr": "event.value", "op": "gte", "value": 100})
+    product_views = count("visit", {"attr": "ctx.type", "op": "eq", "value": "PRODUCT"})
+    bundle = make_bundle(
+        [
+            campaign("cmp_big_carts", triggers=[pageload(big_carts)], priority=3),
+            campaign("cmp_taps", triggers=[pageload(count("tap"))], priority=2),  # no where: times only
+            campaign("cmp_viewer", triggers=[pageload(product_views)], priority=1),
+        ]
+    )
+    client = await make_client(bundle=bundle, decision={"max_campaigns": 3})
+    me = (await visit(client, {"uid": "u1"}, page="PRODUCT"))["user"]
+    cart, tap = {"type": "add-to-cart-v1", "name": "Add", "value": 120}, {"type": "tap", "name": "Tap"}
+    await event(client, me, cart, {**cart, "value": 20}, tap)
+    assert campaign_ids(await visit(client, me)) == []  # one big cart, one tap, one product view
+    await event(client, me, {**cart, "value": 150}, tap)
+    assert campaign_ids(await visit(client, me)) == ["cmp_big_carts", "cmp_taps"]
+    assert campaign_ids(await visit(client, me, page="PRODUCT")) == [
+        "cmp_big_carts",
+        "cmp_taps",
+        "cmp_viewer",
+    ]
+
+
 async def test_audience_and_the_first_experience_whose_audience_holds(make_client: MakeClient) -> None:
     bundle = make_bundle(
         [

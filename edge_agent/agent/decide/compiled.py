@@ -130,6 +130,7 @@ class CompiledBundle:
     sections: frozenset[str] | None = None  # the secs whose campaigns this bundle serves; None = all
     history_days: float = 0.0
     history_types: frozenset[str] = frozenset()
+    history_bodies: frozenset[str] = frozenset()  # of those, the types whose entries a ``count.where`` reads
     capped: frozenset[str] = frozenset()  # campaigns with frequency caps: what a /choose write counts
     # The capped campaigns a /visit (PAGELOAD) or an /event of a type (EVENT) can fire: what its write counts.
     capped_pageload: frozenset[str] = frozenset()
@@ -162,8 +163,9 @@ def _ranked(campaigns: list[CompiledCampaign]) -> tuple[CompiledCampaign, ...]:
     return tuple(sorted(campaigns, key=lambda c: (-c.priority, c.order)))
 
 
-def _count_windows(condition: Any, into: dict[str, float]) -> dict[str, float]:
-    """event type → the longest ``withinDays`` any ``count`` condition asks of it.
+def _count_windows(condition: Any, into: dict[str, float], bodies: set[str]) -> dict[str, float]:
+    """event type → the longest ``withinDays`` any ``count`` condition asks of it; adds to ``bodies`` the
+    types whose entries a ``count.where`` reads (their event and ctx).
 
     Walks the condition's grammar (``all``/``any``/``not``/``count.where``) with a stack, not recursion.
     """
@@ -182,6 +184,8 @@ def _count_windows(condition: Any, into: dict[str, float]) -> dict[str, float]:
                 days = count.get("withinDays")
                 days = float(days) if isinstance(days, int | float) else 0.0
                 into[count["event"]] = max(into.get(count["event"], 0.0), days)
+                if count.get("where") is not None:
+                    bodies.add(count["event"])
             stack.append(count.get("where"))
     return into
 
@@ -256,8 +260,9 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
                 for event_type in trigger.events:
                     capped_by_event.setdefault(event_type, set()).add(compiled.campaign_id)
     windows: dict[str, float] = {}
+    bodies: set[str] = set()
     for condition in raw_conditions:
-        _count_windows(condition, windows)
+        _count_windows(condition, windows, bodies)
     return CompiledBundle(
         version=bundle.version,
         bundle=bundle,
@@ -273,6 +278,7 @@ def compile_bundle(bundle: Bundle) -> CompiledBundle:
         sections=None if bundle.sections is None else frozenset(bundle.sections),
         history_days=max(windows.values(), default=0.0),
         history_types=frozenset(windows),
+        history_bodies=frozenset(bodies),
         capped=frozenset(c.campaign_id for c in campaigns if c.caps is not None),
         capped_pageload=frozenset(capped_pageload),
         capped_by_event={k: frozenset(v) for k, v in capped_by_event.items()},

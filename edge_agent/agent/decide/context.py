@@ -17,16 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from edge_agent.storage.condition_paths import CartFacts, DeviceFacts, ProfileFacts, SessionFacts, UserFacts
+from edge_agent.storage.history import HistoryEntry  # the entries as storage reads them, not a copy
 
-
-@dataclass(slots=True)
-class HistoryEntry:
-    """One past ``/visit`` or ``/event`` item of the profile, as ``count`` conditions see it."""
-
-    type: str  # event type, or "visit" for /visit calls
-    at: float  # unix seconds (event time)
-    event: dict[str, Any]  # the event item for /event entries ({} for visits)
-    ctx: dict[str, Any]  # the request ctx the entry came with
+__all__ = ["EvalContext", "HistoryEntry", "HistoryIndex"]
 
 
 class HistoryIndex:
@@ -106,4 +99,5 @@ class EvalContext:
 
         Every other path (user, device, session, ...) still reads the current request's values.
         """
-        return dataclasses.replace(self, event=entry.event, ctx=entry.ctx)
+        event = entry.event if isinstance(entry.event, dict) else None
+        return dataclasses.replace(self, event=event, ctx=entry.ctx if isinstance(entry.ctx, dict) else {})
