@@ -51,11 +51,31 @@ async def ready_after(
     raise SystemExit(f"{url} did not answer 200 in {seconds:.0f} s")
 
 
+def stat_cpu(stat: Path) -> tuple[float, float]:
+    """User and system CPU seconds from a /proc stat file: a process's (every thread) or one thread's."""
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS  # utime, stime: fields 14, 15
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of every thread of ``pid`` so far."""
-    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat
+    return sum(stat_cpu(Path(f"/proc/{pid}/stat")))
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of each thread of ``pid`` (tid → (user, sys)); the main thread's tid
+    is ``pid``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            out[int(task.name)] = stat_cpu(task / "stat")
+    return out
+
+
+def per_request_us(cpu_s: float, requests: int) -> float:
+    """µs of CPU per request; 0 when none was answered (no figure, rather than the whole time)."""
+    return cpu_s / requests * 1e6 if requests else 0.0
 
 
 class CpuClock:
@@ -66,7 +86,7 @@ class CpuClock:
 
     def per_request(self, requests: int) -> float:
         """µs of CPU per request over ``requests`` answered since the start; 0 when none was."""
-        return (cpu_seconds(self.pid) - self.start) / requests * 1e6 if requests else 0.0
+        return per_request_us(cpu_seconds(self.pid) - self.start, requests)
 
 
 class WalWatch:

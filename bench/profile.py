@@ -31,7 +31,7 @@ import servers
 import suite
 import wrk
 from generate import generate_bundle
-from loopback import CLOCK_TICKS, free_port, ready_after
+from loopback import free_port, per_request_us, ready_after, thread_cpu
 
 # The frames every sample of a thread shares (interpreter, importlib, click, asyncio's loop, the thread
 # start): they say nothing about where the time goes, so the inclusive list leaves them out.
@@ -172,18 +172,6 @@ def profile_startup(top: int) -> None:
             print(line)
 
 
-def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
-    """user and system CPU seconds of each thread of ``pid`` (tid → (user, sys))."""
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        out[int(task.name)] = (int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS)
-    return out
-
-
 async def profile_threads(names: list[str], seconds: float) -> None:
     """CPU µs per request of hello and of each agent thread under each load: the loop (the main thread)
     against the writer and the others, user and system time apart. No sampler: /proc's counters only."""
@@ -200,9 +188,9 @@ async def profile_threads(names: list[str], seconds: float) -> None:
                 before = thread_cpu(server.pid)
                 fig = await wrk.run(server.url, load, seconds=seconds)
                 after = thread_cpu(server.pid)
-                n = max(1, fig.requests)
+                n = fig.requests
                 spent = {
-                    tid: ((u - before[tid][0]) / n * 1e6, (s - before[tid][1]) / n * 1e6)
+                    tid: (per_request_us(u - before[tid][0], n), per_request_us(s - before[tid][1], n))
                     for tid, (u, s) in after.items()
                     if tid in before
                 }

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -85,14 +86,34 @@ async def test_ready_after_waits_for_the_first_200_and_gives_up_when_the_server_
         await loopback.ready_after(f"http://127.0.0.1:{loopback.free_port()}/readyz", gone, seconds=5)
 
 
+def burn(seconds: float) -> None:
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:  # this thread's own CPU time
+        pass
+
+
 def test_cpu_per_request_is_the_cpu_spent_since_the_clock_started_over_the_requests() -> None:
     clock = loopback.CpuClock(os.getpid())
-    until = time.process_time() + 0.3
-    while time.process_time() < until:  # burn ≥ 0.3 s of this process's CPU
-        pass
+    burn(0.3)
     per = clock.per_request(10)
     assert 0.25e6 / 10 <= per <= 5e6 / 10  # µs per request: ≥ 0.25 s of CPU over 10 requests
     assert clock.per_request(0) == 0.0  # no request answered: no figure, not the whole time
+
+
+def test_thread_cpu_puts_each_threads_time_on_that_thread() -> None:
+    worker = threading.Thread(target=burn, args=(0.3,))
+    before = loopback.thread_cpu(os.getpid())
+    worker.start()
+    tid = worker.native_id
+    during = loopback.thread_cpu(os.getpid())
+    while worker.is_alive():
+        during = loopback.thread_cpu(os.getpid())  # read while the thread still exists
+        time.sleep(0.01)
+    assert tid is not None and tid in during and tid not in before and os.getpid() in during
+    user, system = during[tid]
+    main_user, main_system = during[os.getpid()]
+    assert user + system >= 0.2  # the worker's burn, on the worker
+    assert main_user + main_system - sum(before[os.getpid()]) < 0.2  # not on the main thread, which slept
 
 
 async def test_the_wal_watch_keeps_the_largest_size_after_the_wal_is_cut_back(tmp_path: Path) -> None:
