@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loopback import free_port, ready_after  # noqa: E402
+import servers  # noqa: E402
 
 from edge_agent.clock import SystemClock  # noqa: E402
 from edge_agent.config.settings import load_settings  # noqa: E402
@@ -104,21 +103,15 @@ async def main(args: argparse.Namespace) -> None:
         fill(work / "filled.db", args.events, args.profiles)
         took = time.perf_counter() - started
         print(f"filled {args.events:,} events over {args.profiles:,} profiles in {took:.1f} s")
-        port = free_port()
-        sim = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "edge_agent.upstream_sim.command", "--data", str(work / "sim"),
-            "--port", str(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
+        sim = await servers.upstream(work / "sim", core=None)
+        url = sim.url
         try:
-            await ready_after(f"{url}/sim/stats", sim)
             for mode in ("replay", "batch"):
                 copy = work / f"{mode}.db"
                 shutil.copy(work / "filled.db", copy)
                 await run(mode, copy, url, args)
         finally:
-            sim.terminate()
-            await sim.wait()
+            await sim.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from loopback import free_port, ready_after
+import servers
 
-ROOT = Path(__file__).resolve().parents[1]
 BODY = {
     "sec": "6819e7c0d7303f0f6b0ef263",
     "device": {"ua": "Shop/2.3.0 (Android 14; Pixel 7)", "id": "", "tracking": "notSupported"},
@@ -46,25 +42,14 @@ BODY = {
 }
 
 
-def start_agent(tmp: str, port: int, synchronous: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "EDGE_AGENT_LOGGING__LEVEL": "WARNING",
-        "EDGE_AGENT_STORAGE__SYNCHRONOUS": synchronous,
-    }
-    db = Path(tmp) / "bench.db"
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_agent", "serve", "--port", str(port), "--db", str(db)], env=env
-    )
+def synchronous_env(synchronous: str) -> dict[str, str]:
+    return {"EDGE_AGENT_STORAGE__SYNCHRONOUS": synchronous}
 
 
-async def run(args: argparse.Namespace, port: int) -> None:
-    base = f"http://127.0.0.1:{port}"
+async def run(args: argparse.Namespace, base: str) -> None:
     latencies: list[float] = []
     errors = 0
     async with aiohttp.ClientSession() as session:
-        await ready_after(f"{base}/readyz")
         started = time.perf_counter()
         deadline = started + args.seconds
         counter = iter(range(args.requests))
@@ -98,15 +83,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
-    args = parser.parse_args()
-    port = free_port()
+    asyncio.run(serve_and_run(parser.parse_args()))
+
+
+async def serve_and_run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_agent(tmp, port, args.synchronous)
+        # not pinned: the Python client here takes a core of its own
+        agent = await servers.agent(Path(tmp), env=synchronous_env(args.synchronous), core=None)
         try:
-            asyncio.run(run(args, port))
+            await run(args, agent.url)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            await agent.stop()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import contextlib
 import os
 import platform
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,9 @@ def free_port() -> int:
         return port
 
 
-def exit_code(proc: asyncio.subprocess.Process | subprocess.Popen[bytes]) -> int | None:
-    return proc.poll() if isinstance(proc, subprocess.Popen) else proc.returncode
-
-
 async def ready_after(
     url: str,
-    proc: asyncio.subprocess.Process | subprocess.Popen[bytes] | None = None,
+    proc: asyncio.subprocess.Process | None = None,
     started: float | None = None,
     seconds: float = 60,
 ) -> float:
@@ -41,8 +36,8 @@ async def ready_after(
     timeout = aiohttp.ClientTimeout(total=1)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while time.perf_counter() - started < seconds:
-            if proc is not None and (code := exit_code(proc)) is not None:
-                raise SystemExit(f"{url}: the server exited with {code} before it was ready")
+            if proc is not None and proc.returncode is not None:
+                raise SystemExit(f"{url}: the server exited with {proc.returncode} before it was ready")
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(url) as response:
                     if response.status == 200:

@@ -107,14 +107,16 @@ async def hello(log: Path) -> Server:
 
 
 async def agent(
-    data: Path, bundle: Path = DEMO_BUNDLE, *, env: dict[str, str] | None = None, port: int = 0
-) -> Server:
-    """``edge-agent serve`` on a data directory (``agent.db`` and ``agent.log`` in it)."""
+    data: Path, bundle: Path = DEMO_BUNDLE, *, env: dict[str, str] | None = None, port: int = 0,
+    core: int | None = SERVER_CORE,
+) -> Server:  # fmt: skip
+    """``edge-agent serve`` on a data directory (``agent.db`` and ``agent.log`` in it), pinned to ``core``
+    (None: not pinned)."""
     db = data / "agent.db"
     args = [sys.executable, "-m", "edge_agent", "serve", "--port", "{port}", "--db", str(db)]
     return await spawn(
         "agent", [*args, "--bundle", str(bundle)], ready="/readyz", env={**AGENT_ENV, **(env or {})},
-        db=db, log=data / "agent.log", port=port,
+        db=db, log=data / "agent.log", port=port, core=core,
     )  # fmt: skip
 
 
@@ -130,20 +132,11 @@ async def unleash_proxy(log: Path) -> Server:
     return server
 
 
-async def upstream(data: Path) -> Server:
-    """The reference upstream (edge_agent.upstream_sim), on the client core: it is not measured."""
-    args = [
-        sys.executable,
-        "-m",
-        "edge_agent.upstream_sim.command",
-        "--data",
-        str(data),
-        "--port",
-        "{port}",
-    ]
-    return await spawn(
-        "upstream", args, ready="/sim/stats", core=CLIENT_CORE, log=data.parent / "upstream.log"
-    )
+async def upstream(data: Path, core: int | None = CLIENT_CORE) -> Server:
+    """The reference upstream (edge_agent.upstream_sim), by default on the client core: it is not
+    measured. Its log is ``upstream.log`` beside ``data``."""
+    args = [sys.executable, "-m", "edge_agent.upstream_sim.command", "--data", str(data), "--port", "{port}"]
+    return await spawn("upstream", args, ready="/sim/stats", core=core, log=data.parent / "upstream.log")
 
 
 async def delivered(upstream: Server) -> int:

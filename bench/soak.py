@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,19 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from loopback import free_port, peak_rss_mib, ready_after
+import servers
+from loopback import peak_rss_mib
 
-ROOT = Path(__file__).resolve().parents[1]
 SEC = "6819e7c0d7303f0f6b0ef263"
-
-
-def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A process whose log goes to ``log`` (read at the end for its ERROR lines)."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGE_AGENT_LOGGING__LEVEL": "WARNING", **(env or {})}
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", *args], env=full_env, stdout=subprocess.DEVNULL, stderr=sink
-        )
 
 
 def body_for(path: str, device: int, marker: str) -> dict[str, Any]:
@@ -137,8 +126,6 @@ class Soak:
     async def run(self) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            await ready_after(f"{self.sim}/sim/stats")
-            await ready_after(f"{self.base}/readyz")
             deadline = time.monotonic() + self.args.duration
             writers = [self.writer(session, w, deadline) for w in range(self.args.concurrency)]
             await asyncio.gather(self.flapper(session, deadline), *writers)
@@ -166,6 +153,32 @@ class Soak:
         }
 
 
+async def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The upstream and the agent (not pinned: the writers share the machine), the soak, then what
+    neither the upstream nor the agent's outbox holds: lost."""
+    upstream = await servers.upstream(work / "sim", core=None)
+    env = {
+        "EDGE_AGENT_UPSTREAM__URL": upstream.url,
+        "EDGE_AGENT_SYNC__PUSH_INTERVAL_S": "0.5",
+        "EDGE_AGENT_SYNC__START_JITTER_S": "0",
+        "EDGE_AGENT_SYNC__BACKOFF_MAX_S": "2",
+    }
+    try:
+        agent = await servers.agent(work, env=env, core=None)
+        try:
+            run = Soak(args, agent.url, upstream.url)
+            figures = await run.run()
+            figures["peak_rss_mib"] = round(peak_rss_mib(agent.pid), 1)
+        finally:
+            await agent.stop()
+    finally:
+        await upstream.stop()
+    assert agent.db is not None
+    figures["lost"] = len(run.accepted - run.upstream - queued_markers(agent.db))
+    figures["agent_errors_logged"] = (work / "agent.log").read_text(errors="replace").count(" ERROR ")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,29 +191,8 @@ def main() -> None:
     parser.add_argument("--settle-s", type=float, default=120.0, help="longest wait for the final drain")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
-    port, sim_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        logs = Path(tmp)
-        sim_args = ["edge_agent.upstream_sim.command", "--data", f"{tmp}/sim", "--port", str(sim_port)]
-        upstream = spawn(sim_args, logs / "upstream.log")
-        env = {
-            "EDGE_AGENT_UPSTREAM__URL": f"http://127.0.0.1:{sim_port}",
-            "EDGE_AGENT_SYNC__PUSH_INTERVAL_S": "0.5",
-            "EDGE_AGENT_SYNC__START_JITTER_S": "0",
-            "EDGE_AGENT_SYNC__BACKOFF_MAX_S": "2",
-        }
-        agent_args = ["edge_agent", "serve", "--port", str(port), "--db", f"{tmp}/soak.db"]
-        agent = spawn(agent_args, logs / "agent.log", env)
-        try:
-            soak = Soak(args, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}")
-            figures = asyncio.run(soak.run())
-            figures["peak_rss_mib"] = round(peak_rss_mib(agent.pid), 1)
-        finally:
-            for proc in (agent, upstream):
-                proc.terminate()
-                proc.wait(timeout=15)
-        figures["lost"] = len(soak.accepted - soak.upstream - queued_markers(logs / "soak.db"))
-        figures["agent_errors_logged"] = (logs / "agent.log").read_text(errors="replace").count(" ERROR ")
+        figures = asyncio.run(soak(args, Path(tmp)))
     if args.json:
         print(json.dumps(figures))
     else:

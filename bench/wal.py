@@ -17,20 +17,19 @@ import time
 from pathlib import Path
 
 import aiohttp
-from ingest import BODY, start_agent
-from loopback import WalWatch, free_port, ready_after
+import servers
+from ingest import BODY, synchronous_env
+from loopback import WalWatch
 
 MiB = 1024 * 1024
 
 
 async def run(seconds: float, concurrency: int, idle_s: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        db = Path(tmp) / "bench.db"
-        agent = start_agent(tmp, port, "FULL")
+        agent = await servers.agent(Path(tmp), env=synchronous_env("FULL"), core=None)
+        db, base = agent.db, agent.url
+        assert db is not None
         try:
-            base = f"http://127.0.0.1:{port}"
-            await ready_after(f"{base}/readyz", agent)
             async with aiohttp.ClientSession() as session:
                 done = 0
                 errors = 0
@@ -62,8 +61,7 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
             print(f"WAL peak under load: {peak:.1f} MiB; when it stopped: {after_load / MiB:.1f} MiB")
             print(f"WAL after {idle_s:.0f} s idle: {watch.size() / MiB:.1f} MiB")
         finally:
-            agent.terminate()
-            agent.wait(timeout=30)
+            await agent.stop()
 
 
 def main() -> None:
