@@ -8,6 +8,7 @@ import contextlib
 import os
 import platform
 import socket
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,14 @@ async def ready_after(
                         return time.perf_counter() - started
             await asyncio.sleep(0.005)
     raise SystemExit(f"{url} did not answer 200 in {seconds:.0f} s")
+
+
+def p50_p99_ms(latencies: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile of client latencies in seconds, as ms; 0, 0 with fewer than 2."""
+    if len(latencies) < 2:
+        return 0.0, 0.0
+    cuts = statistics.quantiles(latencies, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
 
 
 def stat_cpu(stat: Path) -> tuple[float, float]:

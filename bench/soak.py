@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from typing import Any
 
 import aiohttp
 import servers
-from loopback import peak_rss_mib
+from loopback import p50_p99_ms, peak_rss_mib
 
 SEC = "6819e7c0d7303f0f6b0ef263"
 
@@ -136,7 +135,7 @@ class Soak:
                 agents = (await resp.json())["agents"]
         self.upstream = {m for item in items if (m := marker_of(item.get("body"))) is not None}
         upstream = self.upstream
-        q = statistics.quantiles(self.latencies, n=100) if len(self.latencies) > 1 else [0.0] * 99
+        p50, p99 = p50_p99_ms(self.latencies)
         return {
             "duration_s": self.args.duration,
             "flap_s": self.args.flap_s,
@@ -147,8 +146,8 @@ class Soak:
             "duplicates": sum(a["duplicates"] for a in agents.values()),
             "gaps": sum(a["gaps"] for a in agents.values()),
             "undelivered": len(self.accepted - upstream),
-            "p50_ms": round(q[49] * 1000, 2),
-            "p99_ms": round(q[98] * 1000, 2),
+            "p50_ms": round(p50, 2),
+            "p99_ms": round(p99, 2),
             "settle_s": round(settle_s, 2),
         }
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import aiohttp
 import servers
-from ingest import BODY, synchronous_env
-from loopback import WalWatch
+from ingest import post_events, synchronous_env
+from loopback import WalWatch, p50_p99_ms
 
 MiB = 1024 * 1024
 
@@ -30,34 +27,16 @@ async def run(seconds: float, concurrency: int, idle_s: float) -> None:
         db, base = agent.db, agent.url
         assert db is not None
         try:
-            async with aiohttp.ClientSession() as session:
-                done = 0
-                errors = 0
-                latencies: list[float] = []
-                deadline = time.monotonic() + seconds
-
-                async def worker() -> None:
-                    nonlocal done, errors
-                    while time.monotonic() < deadline:
-                        sent = time.perf_counter()
-                        async with session.post(f"{base}/event", json=BODY) as response:
-                            await response.read()
-                            latencies.append(time.perf_counter() - sent)
-                            done += 1
-                            errors += response.status != 200
-
-                watch = WalWatch(db, every=0.05)
-                started = time.monotonic()
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-                elapsed = time.monotonic() - started
-                after_load = watch.size()
-                await asyncio.sleep(idle_s)
-                peak = watch.stop()
-            print(
-                f"load: {done} POST /event in {elapsed:.1f} s ({done / elapsed:,.0f} req/s), {errors} errors"
-            )
-            cuts = statistics.quantiles(latencies, n=100)
-            print(f"latency: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
+            watch = WalWatch(db, every=0.05)
+            posted = await post_events(base, concurrency=concurrency, seconds=seconds)
+            after_load = watch.size()
+            await asyncio.sleep(idle_s)
+            peak = watch.stop()
+            done, elapsed = len(posted.latencies), posted.seconds
+            rate = done / elapsed
+            print(f"load: {done} POST /event in {elapsed:.1f} s ({rate:,.0f} req/s), {posted.errors} errors")
+            p50, p99 = p50_p99_ms(posted.latencies)
+            print(f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
             print(f"WAL peak under load: {peak:.1f} MiB; when it stopped: {after_load / MiB:.1f} MiB")
             print(f"WAL after {idle_s:.0f} s idle: {watch.size() / MiB:.1f} MiB")
         finally:

@@ -186,3 +186,9 @@ def test_the_report_of_the_queue_phase_alone_says_measured_or_extrapolated() -> 
     memory.update(queued_events=500_000, db_events=520_000)
     text = "\n".join(suite.report(results, suite.FULL))
     assert "NOT the target 1,000,000" in text and "extrapolated linearly" in text
+
+
+def test_client_latency_percentiles_in_ms() -> None:
+    p50, p99 = loopback.p50_p99_ms([0.001] * 97 + [0.002, 0.2, 0.3])
+    assert p50 == pytest.approx(1.0) and 200 <= p99 <= 300  # the two slow calls are the 1 % tail
+    assert loopback.p50_p99_ms([0.5]) == (0.0, 0.0)  # one call has no percentiles
