@@ -227,8 +227,8 @@ async def queue_phase(results: Results, sizes: Sizes, work: Path) -> None:
             fill_s=fill.seconds, fill_calls_per_s=fill.calls / fill.seconds,
             fill_events_per_s=fill.events / fill.seconds, fill_errors=fill.errors,
             rss_after_mib=rss_mib(agent.pid), peak_fill_rss_mib=peak_rss_mib(agent.pid),
-            # one outbox row per call: the profiles' first visits, the warm-up's calls, the fill's
-            expected_rows=len(users) + warm_calls + fill.calls,
+            # one outbox row per call wrk counted: the profiles' first visits, the warm-up's calls, the fill's
+            counted_rows=len(users) + warm_calls + fill.calls,
         )  # fmt: skip
         rows = memory["pending"] = await pending(agent.url)
     # The outbox's rows, not wrk's count: a call in flight when a wrk run stops is queued, not counted.
@@ -515,7 +515,7 @@ def queue_report(mem: dict[str, Any]) -> Iterator[str]:
         f"queue fill: /event calls of {mem['events_per_call']} add-to-cart events each (32 connections), "
         f"{mem['fill_calls']:,} calls in {mem['fill_s']:.0f} s = {mem['fill_calls_per_s']:,.0f} calls/s, "
         f"{mem['fill_events_per_s']:,.0f} events/s; errors {mem['fill_errors']}; outbox rows pending "
-        f"{mem['pending']:,} = {mem['visits']:,} visits + one per call (wrk counted {mem['expected_rows']:,} "
+        f"{mem['pending']:,} = {mem['visits']:,} visits + one per call (wrk counted {mem['counted_rows']:,} "
         "rows: a call in flight when a wrk run stops is queued, not counted)"
     )
     per = "measured" if mem["db_events"] >= 1_000_000 else "extrapolated linearly"

@@ -173,7 +173,7 @@ def test_the_report_of_the_queue_phase_alone_says_measured_or_extrapolated() -> 
         "idle_rss_mib": 50.0, "rss_before_mib": 60.0, "rss_after_mib": 64.0, "peak_fill_rss_mib": 65.0,
         "events_per_call": 20, "visits": 1000, "warm_events": 40_000, "queued_events": 1_000_020,
         "target_events": 1_000_000, "fill_calls": 50_001, "fill_s": 60.0, "fill_calls_per_s": 833.4,
-        "fill_events_per_s": 16_667.0, "fill_errors": 0, "pending": 53_001, "expected_rows": 52_990,
+        "fill_events_per_s": 16_667.0, "fill_errors": 0, "pending": 53_001, "counted_rows": 52_990,
         "db_events": 1_040_020, "db_mib": 1040.0, "db_mib_per_million": 1000.0,
     }  # fmt: skip
     results = suite.Results(machine={"nproc": 2, "cpu": "x", "ram_gib": 4, "python": "3", "date": "d",
