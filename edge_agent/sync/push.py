@@ -35,8 +35,10 @@ Rules, in the order a drain applies them:
   from the batch route.
 - Identity: an answer whose ``user.uid`` differs from the uid sent records ``profiles.central_uid``;
   later replays of that profile carry it.
-- Outcomes are written with one ``db.write`` per wave of rows, after the answers: a crash in between
-  re-sends those rows and the upstream deduplicates them by Idempotency-Key (at-least-once + dedup).
+- Outcomes are written after the answers, once per replay wave and once per batch round, in writes of
+  at most ``drain.FLUSH_MAX_MARKS`` rows each, so a request's write never queues behind a wave's: a
+  crash in between re-sends those rows and the upstream deduplicates them by Idempotency-Key
+  (at-least-once + dedup).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ log = logging.getLogger(__name__)
 
 MAINTAIN_EVERY_S = 60.0
 REPLAY_WINDOW_MAX = 1000
-"""Most rows one replay wave reads; outcomes are written once per wave."""
+"""Most rows one replay wave reads; their outcomes are written at the end of the wave."""
 
 
 class Pusher:
@@ -255,6 +257,7 @@ class Pusher:
             if not chains:
                 break
             outcomes = await self._batch_round(run, [c[0] for c in chains])
+            await run.flush()
             for chain in chains:
                 if outcomes.get(chain[0].seq) in ("delivered", "dead"):
                     chain.popleft()

@@ -19,6 +19,7 @@ from edge_agent.paths import sdk_path
 from edge_agent.storage.outbox import OutboxRow, ready_rows
 from edge_agent.sync.batching import plan_batches
 from edge_agent.sync.client import UpstreamClient, classify
+from edge_agent.sync.drain import FLUSH_MAX_MARKS
 from edge_agent.sync.pacing import TokenBucket, backoff_ceiling, backoff_delay, parse_retry_after
 from edge_agent.sync.push import Pusher
 from edge_agent.sync.state import SyncState
@@ -190,6 +191,23 @@ async def test_a_row_too_large_for_a_batch_is_replayed(make_rig: MakeRig, clock:
     assert [(i["seq"], i["via"]) for i in sorted(await rig.received(), key=lambda i: i["seq"])] == [
         (1, "batch"), (2, "replay"), (3, "batch"), (4, "batch"),
     ]  # fmt: skip
+
+
+async def test_a_batch_drain_marks_each_round_in_bounded_writes(
+    make_rig: MakeRig, clock: ManualClock
+) -> None:
+    """A request's write must never queue behind one write of a whole wave's marks (8,000 rows held the
+    writer 100 ms): each round is written when it is answered, at most FLUSH_MAX_MARKS rows per write."""
+    rig = await make_rig(mode="batch", sync={"batch_max_items": 500, "max_in_flight": 4})
+    await ingest(rig.db, clock, 1200, profiles=600)  # one wave of 1,200 rows: two rounds of 600 heads
+    commits = rig.db.commits
+
+    report = await rig.pusher.drain()
+
+    assert (report.delivered, await rig.pending()) == (1200, 0)
+    assert rig.db.commits - commits >= 2 * -(-600 // FLUSH_MAX_MARKS)  # was 3: agent id, prune, marks
+    stats = await rig.agent_stats()
+    assert (stats["unique"], stats["duplicates"]) == (1200, 0)
 
 
 def test_stored_paths_are_joined_under_the_base_url(make_settings: Callable[..., Settings]) -> None:
