@@ -21,6 +21,7 @@ cleanup contexts commit and close). "listening on …" is logged only once the s
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import resource
@@ -376,6 +377,15 @@ def bound_port(runner: web.BaseRunner) -> int:
     return int(runner.addresses[0][1])
 
 
+def _freeze_startup_heap() -> None:
+    """Put what start-up built (modules, settings, the compiled bundle: ~100,000 objects with a 200-campaign
+    bundle) out of the cyclic collector's reach: each full collection walked all of it again, and under load
+    one ran every few hundred requests. Those objects live as long as the process; a bundle replaced later
+    leaves only its few reference cycles (~115 objects for 200 campaigns) uncollected."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve_until_signalled(app: web.Application, settings: ServerSettings, database: str) -> None:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_loop_exception)
@@ -384,6 +394,7 @@ async def serve_until_signalled(app: web.Application, settings: ServerSettings, 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with serving(app, settings) as runner:
+        _freeze_startup_heap()
         log.info(
             "edge-agent %s listening on http://%s:%d (database %s)",
             __version__,
