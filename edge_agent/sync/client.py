@@ -194,8 +194,14 @@ def sent_uid(row: OutboxRow) -> str | None:
     return row.central_uid or row.uid
 
 
-def replay_body(row: OutboxRow) -> dict[str, Any]:
-    """The POST body as sent upstream: the stored body with ``user.uid`` set to :func:`sent_uid`."""
+def replay_body(row: OutboxRow) -> dict[str, Any] | orjson.Fragment:
+    """The POST body as sent upstream: the stored body with ``user.uid`` set to :func:`sent_uid`.
+
+    Without a central uid that is the stored JSON itself, embedded as it is (``orjson.Fragment``): the
+    drain sends thousands of rows a second, and parsing each body only to serialise it again was most
+    of the loop's time building a batch (2–2.5 ms per 440 items)."""
+    if not row.central_uid:
+        return orjson.Fragment(row.body)
     body: dict[str, Any] = orjson.loads(row.body)
     user = body.get("user")
     if row.central_uid and isinstance(user, dict) and user.get("uid") == row.uid:
@@ -274,14 +280,19 @@ class UpstreamClient:
             item["body"] = replay_body(row)
         return item
 
+    def batch_envelope(self, rows: list[OutboxRow]) -> orjson.Fragment:
+        """The batch call's body, serialised at once: the items' objects are freed before the call is
+        awaited instead of living through it, where each of the cyclic GC's collections scanned them."""
+        items = [self.batch_item(row) for row in rows]
+        return orjson.Fragment(orjson.dumps({"agentId": self.agent_id or "", "items": items}))
+
     async def batch(self, rows: list[OutboxRow], *, bearer: str | None) -> BatchResult:
         """Send ``rows`` as one ``POST {upstream}/edge/v1/batch`` authorised with ``bearer``.
 
         The caller keeps the batch within ``sync.batch_max_items`` / ``batch_max_bytes`` and groups rows
         by bearer (a batch has one ``Authorization``; see ``batching.plan_batches``).
         """
-        envelope = {"agentId": self.agent_id or "", "items": [self.batch_item(row) for row in rows]}
-        call = await self._send("POST", BATCH_PATH, bearer=bearer, json=envelope)
+        call = await self._send("POST", BATCH_PATH, bearer=bearer, json=self.batch_envelope(rows))
         if call.status is None or not 200 <= call.status < 300:
             return BatchResult(call, {})
         try:
