@@ -402,9 +402,6 @@ async def serve_until_signalled(app: web.Application, settings: ServerSettings, 
             bound_port(runner),
             database,
         )
-        # Everything loaded at start (modules, settings, the compiled bundle) lives as long as the process:
-        # out of the cyclic GC's sight, a full collection scans only what came after.
-        gc.freeze()
         await stop.wait()
         log.info("stopping: finishing requests in flight")
 
