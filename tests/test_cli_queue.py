@@ -172,3 +172,21 @@ def test_a_bad_import_file_imports_nothing(db: Path, tmp_path: Path) -> None:
 
     assert result.exit_code == 1 and "line 4" in result.output and "nothing imported" in result.output
     assert queue_ids(other) == [] and len(ids) == 2
+
+
+def test_an_import_row_whose_body_is_not_a_json_object_imports_nothing(db: Path, tmp_path: Path) -> None:
+    """A POST row's body goes into a batch as stored: a malformed one is refused at the door."""
+    seed_queue(db, 2)
+    carried = tmp_path / "queue.jsonl"
+    assert run("queue", "export", carried, "--db", db).exit_code == 0
+    lines = carried.read_text().splitlines()
+    row = json.loads(lines[2])
+    for body in ('{"sec": "s", "data": [', "[1, 2]"):
+        spoiled = tmp_path / "spoiled.jsonl"
+        spoiled.write_text("\n".join([*lines[:2], json.dumps({**row, "body": body})]) + "\n")
+        other = tmp_path / "other.db"
+
+        result = run("queue", "import", spoiled, "--db", other)
+
+        assert result.exit_code == 1 and "line 3" in result.output and "nothing imported" in result.output
+        assert queue_ids(other) == []
