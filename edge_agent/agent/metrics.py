@@ -1,11 +1,10 @@
 """Prometheus metrics, one registry per app (tests run many apps in one process).
 
 Request metrics are updated by the request pipeline once the answer is rendered (so the status is the one
-sent); the
-sync counters are read from ``SyncState`` at each scrape (``SyncCollector``), because the sync package does
-not import the agent and keeps plain counts. Queue and bundle gauges are refreshed by the ``/metrics``
-handler from one read on the reader thread. Process (``process_*``) and Python (``python_info``) series
-come from prometheus-client's own collectors, on this app's registry.
+sent); the sync counters are read from ``SyncState`` at each scrape (``SyncCollector``), because the sync
+package does not import the agent and keeps plain counts. Queue and bundle gauges are refreshed by the
+``/metrics`` handler from one read on the reader thread. Process (``process_*``) and Python
+(``python_info``) series come from prometheus-client's own collectors, on this app's registry.
 """
 
 from __future__ import annotations

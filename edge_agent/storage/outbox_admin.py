@@ -206,7 +206,7 @@ class ImportResult:
     skipped: int  # an id already in this outbox
 
 
-def _json_object(text: str) -> bool:
+def _is_json_object(text: str) -> bool:
     """Whether a POST row's body is a JSON object: the drain embeds stored bodies in a batch as they are
     (``sync/client.replay_body``), so one malformed body would spoil the batch of every row beside it."""
     try:
@@ -225,7 +225,7 @@ def queue_values(raw: Any) -> tuple[Any, ...] | None:
         and (raw.get("uid") is None or isinstance(raw["uid"], str))
         and isinstance(raw.get("receivedAt"), int | float)
     )
-    if not ok or (raw["method"] == "POST" and not _json_object(raw["body"])):
+    if not ok or (raw["method"] == "POST" and not _is_json_object(raw["body"])):
         return None
     body: str = raw["body"]
     return (raw["id"], raw["sec"], raw["method"], raw["path"], body, raw["uid"], len(body.encode()),

@@ -204,7 +204,7 @@ def replay_body(row: OutboxRow) -> dict[str, Any] | orjson.Fragment:
         return orjson.Fragment(row.body)
     body: dict[str, Any] = orjson.loads(row.body)
     user = body.get("user")
-    if row.central_uid and isinstance(user, dict) and user.get("uid") == row.uid:
+    if isinstance(user, dict) and user.get("uid") == row.uid:
         body["user"] = {**user, "uid": row.central_uid}
     return body
 
